@@ -1,0 +1,85 @@
+"""Layer resolution: automatic choice, names inside nested models, clear errors."""
+
+import keras
+import pytest
+
+import tf_gradcam as tfg
+from tf_gradcam import layers as tl
+from tests.conftest import conv_gap_dense, nested_base
+
+L = keras.layers
+
+
+def test_automatic_choice_is_last_spatial_layer_on_the_path():
+    assert tfg.GradCAM(conv_gap_dense()).layer == "conv"
+    base = nested_base()
+    model = keras.Sequential([base, L.GlobalAveragePooling2D(), L.Dense(2)])
+    assert tfg.GradCAM(model).layer == "base/b_relu"
+    # A 4D reshape of the logits (1x1, no spatial information) is not a feature map.
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12, 12, 3))
+    x = L.Dense(3)(L.GlobalAveragePooling2D()(L.Conv2D(4, 3, name="c")(inp)))
+    x = L.Flatten()(L.Reshape((1, 1, 3), name="r")(x))
+    assert tfg.GradCAM(keras.Model(inp, L.Softmax()(x))).layer == "c"
+
+
+def test_list_layers_and_candidates():
+    base = nested_base()
+    model = keras.Sequential([base, L.GlobalAveragePooling2D(name="gap"), L.Dense(2)])
+    infos = tfg.list_layers(model)
+    paths = [i.path for i in infos]
+    assert paths[:4] == ["base/b_conv1", "base/b_conv2", "base/b_relu", "base"]
+    assert [i.path for i in tfg.candidates(infos)] == paths[:4]
+    assert infos[0].nested and not infos[4].nested and infos[0].shape == (14, 14, 4)
+
+
+@pytest.mark.parametrize("layer, error, message", [
+    ("nope", ValueError, r"'nope' is not part of the model. Pass `layer=` one of \['conv'\]"),
+    ("gap", ValueError, r"output shape \(None, 6\); Grad-CAM needs a 4D"),
+    ("head", ValueError, "needs a 4D feature map"),
+    (3, TypeError, "Received: layer=int"),
+    (keras.layers.Dense(2), ValueError, "is not part of the model"),
+    ([], ValueError, "empty list"),
+])
+def test_bad_layers(layer, error, message):
+    with pytest.raises(error, match=message):
+        tfg.GradCAM(conv_gap_dense(), layer=layer)
+
+
+def test_ambiguous_name_asks_for_the_qualified_one():
+    inp = keras.Input((16, 16, 3))
+    b1, b2 = nested_base(), nested_base()
+    b2.name = "base_two"
+    x = L.Concatenate()([b1(inp), b2(inp)])
+    model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    with pytest.raises(ValueError, match=r"ambiguous.*\['base/b_relu', 'base_two/b_relu'\]"):
+        tfg.GradCAM(model, layer="b_relu")
+    assert tfg.GradCAM(model, layer="base_two/b_relu").layer == "base_two/b_relu"
+
+
+def test_models_that_are_not_image_classifiers():
+    with pytest.raises(TypeError, match="Received: model=str"):
+        tfg.GradCAM("model.keras")
+    dense_only = keras.Sequential([keras.Input((8,)), L.Dense(2)])
+    with pytest.raises(ValueError, match="single image input"):
+        tfg.GradCAM(dense_only)
+    inp = keras.Input((8, 8, 3))
+    segmenter = keras.Model(inp, L.Conv2D(2, 1)(inp))
+    with pytest.raises(ValueError, match=r"one output of shape \(batch, classes\)"):
+        tfg.GradCAM(segmenter)
+
+
+def test_multiple_layers_give_one_fused_map_and_one_cam_each():
+    base = nested_base()
+    model = keras.Sequential([base, L.GlobalAveragePooling2D(), L.Dense(2)])
+    exp = tfg.GradCAM(model, layer=["b_conv1", "b_relu"]).explain(
+        keras.random.uniform((2, 16, 16, 3), seed=1))
+    assert exp.layer == ["base/b_conv1", "base/b_relu"]
+    assert [c.shape for c in exp.cams] == [(2, 14, 14), (2, 12, 12)]
+    assert exp.heatmaps.shape == (2, 16, 16)
+
+
+def test_gradient_graph_reports_what_it_resolved():
+    graph = tl.build_gradient_graph(conv_gap_dense(activation="softmax"))
+    assert graph.num_classes == 3 and graph.input_shape == (12, 12, 3)
+    assert graph.score_source == "pre-softmax logits of Dense layer 'head'"

@@ -1,0 +1,19 @@
+"""The one registry of explanation methods: it feeds the API, the CLI, export and tests."""
+
+from tf_gradcam import core
+
+#: Registry name -> explainer class.
+METHODS = {cls.method: cls for cls in (core.GradCAM,)}
+
+
+def get(name):
+    """The explainer class registered as `name`.
+
+    Raises:
+        ValueError: Unknown name (the message lists the registered ones).
+    """
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown method {name!r}. Use one of {sorted(METHODS)}. "
+                         f"Received: method={name!r}") from None
