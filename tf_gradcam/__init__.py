@@ -9,7 +9,8 @@ Example:
 
 from importlib import metadata as _metadata
 
-from tf_gradcam.core import Explainer, Explanation, GradCAM, GradientCAM
+from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
+                            GradientCAM, HiResCAM, LayerCAM, XGradCAM)
 from tf_gradcam.layers import LayerInfo, candidates, list_layers
 from tf_gradcam.registry import METHODS
 from tf_gradcam.visualize import colorize, colormap_lut, overlay
@@ -20,6 +21,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0+unknown"
 
 __all__ = [
-    "METHODS", "Explainer", "Explanation", "GradCAM", "GradientCAM", "LayerInfo",
+    "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
+    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "XGradCAM",
     "candidates", "colorize", "colormap_lut", "list_layers", "overlay",
 ]

@@ -1,6 +1,7 @@
 """The explainer interface and the gradient-based CAM engine (Grad-CAM and its variants)."""
 
 import dataclasses
+import inspect
 
 import numpy as np
 import tensorflow as tf
@@ -196,10 +197,24 @@ class GradientCAM(Explainer):
                 "predictions": tf.cast(predictions, tf.float32)}
 
 
-class GradCAM(GradientCAM):
-    __doc__ = ("Grad-CAM (Selvaraju et al., ICCV 2017): `ReLU(sum_k w_k A^k)`, `w_k` the "
-               "spatially averaged gradient of the class score.\n\n"
-               "Example:\n>>> cam = tfg.GradCAM(model)\n>>> heatmaps = cam(images)"
-               "  # (N, H, W) in [0, 1]\n\n" + GradientCAM.__doc__.split("\n\n", 2)[2])
-    method = "gradcam"
-    cam_function = staticmethod(methods.gradcam)
+def _method(name, cam_function, summary, example_name):
+    doc = (f"{summary}\n\nExample:\n>>> cam = tfg.{example_name}(model)\n"
+           ">>> heatmaps = cam(images)  # (N, H, W) in [0, 1]\n\n"
+           + inspect.cleandoc(GradientCAM.__doc__).split("\n\n", 2)[2])
+    return type(example_name, (GradientCAM,), {
+        "__doc__": doc, "method": name, "cam_function": staticmethod(cam_function),
+        "__module__": __name__})
+
+
+GradCAM = _method("gradcam", methods.gradcam, "Grad-CAM (Selvaraju et al., ICCV 2017): "
+                  "`ReLU(sum_k w_k A^k)`, `w_k` the spatially averaged gradient.", "GradCAM")
+GradCAMPlusPlus = _method("gradcam++", methods.gradcam_plus_plus, "Grad-CAM++ (Chattopadhay "
+                          "et al., WACV 2018): higher-order pixel weights.", "GradCAMPlusPlus")
+HiResCAM = _method("hirescam", methods.hirescam, "HiResCAM (Draelos & Carin, 2020): "
+                   "element-wise gradient x activation.", "HiResCAM")
+XGradCAM = _method("xgradcam", methods.xgradcam, "XGrad-CAM (Fu et al., BMVC 2020): "
+                   "activation-weighted gradients.", "XGradCAM")
+LayerCAM = _method("layercam", methods.layercam, "LayerCAM (Jiang et al., TIP 2021): "
+                   "positive gradients x activation, per pixel.", "LayerCAM")
+EigenCAM = _method("eigencam", methods.eigencam, "Eigen-CAM (Muhammad & Yeasin, 2020): first "
+                   "principal component of the activations; class agnostic.", "EigenCAM")

@@ -3,7 +3,9 @@
 from tf_gradcam import core
 
 #: Registry name -> explainer class.
-METHODS = {cls.method: cls for cls in (core.GradCAM,)}
+METHODS = {cls.method: cls for cls in (
+    core.GradCAM, core.GradCAMPlusPlus, core.HiResCAM, core.XGradCAM, core.LayerCAM,
+    core.EigenCAM)}
 
 
 def get(name):

@@ -1,0 +1,109 @@
+"""Each CAM method on a hand-computed case, and the contract every registered method keeps."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_gradcam as tfg
+from tf_gradcam import methods, synthetic
+from tests.conftest import nested_base
+
+# One image, 1 x 2 pixels, 2 channels. Pixel p1: A = (1, 2), g = (1, -1); p2: A = (3, 0),
+# g = (0.5, 2). Each expected map is worked out by hand in the comment beside it.
+A = tf.constant([[[[1.0, 2.0], [3.0, 0.0]]]])
+G = tf.constant([[[[1.0, -1.0], [0.5, 2.0]]]])
+HAND = {
+    # w = mean g = (0.75, 0.5): p1 = 0.75 + 1.0, p2 = 2.25
+    "gradcam": [1.75, 2.25],
+    # alpha_c1 = (1/6, 1/4), w1 = 1/6 + 1/8; alpha_c2 = (0 [0/0], 1/6), w2 = 1/3
+    "gradcam++": [7 / 24 + 2 / 3, 7 / 8],
+    # sum_k g*A: p1 = 1 - 2 -> ReLU 0, p2 = 1.5
+    "hirescam": [0.0, 1.5],
+    # w1 = 2.5 / 4, w2 = -2 / 2: p1 = 0.625 - 2 -> 0, p2 = 1.875
+    "xgradcam": [0.0, 1.875],
+    # sum_k ReLU(g)*A: p1 = 1, p2 = 1.5
+    "layercam": [1.0, 1.5],
+    # first principal axis (1, -1)/sqrt(2): projections (-1, 3)/sqrt(2) -> ReLU
+    "eigencam": [0.0, 3 / math.sqrt(2)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(tfg.METHODS))
+def test_hand_computed_case(name):
+    cam = tfg.METHODS[name].cam_function(A, G).numpy()
+    np.testing.assert_allclose(cam[0, 0], HAND[name], rtol=1e-6, atol=1e-7)
+
+
+def test_methods_and_registry_agree():
+    assert set(HAND) == set(tfg.METHODS)
+    assert tfg.METHODS["gradcam"].cam_function is methods.gradcam
+
+
+def contract_model():
+    base = nested_base()
+    return keras.Sequential([base, keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("name", sorted(tfg.METHODS))
+def test_contract(name, images_16):
+    model = contract_model()
+    weights = [w.copy() for w in model.get_weights()]
+    cam = tfg.METHODS[name](model)
+    assert cam.layer == "base/b_relu" and cam.method == name
+    exp = cam.explain(images_16, class_index=[0, 1, 2, 0])
+    assert exp.heatmaps.shape == (4, 16, 16) and exp.heatmaps.dtype == np.float32
+    assert np.all(np.isfinite(exp.heatmaps))
+    assert exp.heatmaps.min() >= 0.0 and exp.heatmaps.max() <= 1.0
+    alone = cam.explain(images_16[2], class_index=2)
+    np.testing.assert_allclose(alone.heatmaps, exp.heatmaps[2], atol=1e-5)
+    cam(images_16[:1])
+    assert cam.compute.experimental_get_tracing_count() == 1
+    for old, new in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def _pointing(heatmaps, boxes, margin=2):
+    hits = [(t - margin <= y < b + margin) and (l - margin <= x < r + margin)
+            for heat, (t, l, b, r) in zip(heatmaps, boxes)
+            for y, x in [np.unravel_index(np.argmax(heat), heat.shape)]]
+    return float(np.mean(hits))
+
+
+# Grad-CAM++ and LayerCAM keep positive gradients only, so channels that fire on both objects
+# but count against a class cannot cancel: on scenes holding both objects they point at the
+# other object (measured: 0% for "square" here, Grad-CAM 100%). They are tested on
+# single-object scenes instead.
+NOT_CLASS_DISCRIMINATIVE = {"eigencam": "class agnostic by design",
+                            "gradcam++": "positive gradients only",
+                            "layercam": "positive gradients only"}
+
+
+def test_class_discriminative_methods_point_at_the_object(shapes_model):
+    scenes = synthetic.make_scenes(40, seed=77, both=True)
+    score = {}
+    for name, cls in tfg.METHODS.items():
+        if name in NOT_CLASS_DISCRIMINATIVE:
+            continue
+        cam = cls(shapes_model)
+        score[name] = min(_pointing(cam(scenes.images, c), scenes.boxes[:, c]) for c in (0, 1))
+    for name, value in score.items():
+        assert value >= score["gradcam"] - 0.1, score
+
+
+def test_eigencam_is_class_agnostic(images_16):
+    cam = tfg.EigenCAM(contract_model())
+    np.testing.assert_allclose(cam(images_16, 0), cam(images_16, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_CLASS_DISCRIMINATIVE))
+def test_other_methods_localise_a_single_object(name, shapes_model):
+    scenes = synthetic.make_scenes(200, seed=78)
+    cam = tfg.METHODS[name](shapes_model)
+    for c in (0, 1):
+        only = np.flatnonzero((scenes.labels[:, c] == 1) & (scenes.labels[:, 1 - c] == 0))[:30]
+        hits = _pointing(cam(scenes.images[only], c), scenes.boxes[only, c])
+        assert hits >= 0.8, f"{name}, class {c}: pointing accuracy {hits:.2f}"
