@@ -9,9 +9,10 @@ from tf_gradcam import inputs
 from tests.conftest import conv_gap_dense
 
 
-@pytest.fixture(scope="module")
-def cam():
-    return tfg.GradCAM(conv_gap_dense())
+@pytest.fixture(scope="module", params=["gradcam", "occlusion"])
+def cam(request):
+    extra = {"patch_size": 4} if request.param == "occlusion" else {}
+    return tfg.METHODS[request.param](conv_gap_dense(), **extra)
 
 
 @pytest.mark.parametrize("images, message", [

@@ -31,14 +31,17 @@ HAND = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(tfg.METHODS))
+GRADIENT_METHODS = sorted(n for n, c in tfg.METHODS.items() if issubclass(c, tfg.GradientCAM))
+
+
+@pytest.mark.parametrize("name", GRADIENT_METHODS)
 def test_hand_computed_case(name):
     cam = tfg.METHODS[name].cam_function(A, G).numpy()
     np.testing.assert_allclose(cam[0, 0], HAND[name], rtol=1e-6, atol=1e-7)
 
 
 def test_methods_and_registry_agree():
-    assert set(HAND) == set(tfg.METHODS)
+    assert set(HAND) == set(GRADIENT_METHODS)
     assert tfg.METHODS["gradcam"].cam_function is methods.gradcam
 
 
@@ -53,7 +56,8 @@ def test_contract(name, images_16):
     model = contract_model()
     weights = [w.copy() for w in model.get_weights()]
     cam = tfg.METHODS[name](model)
-    assert cam.layer == "base/b_relu" and cam.method == name
+    assert cam.method == name
+    assert cam.layer == (None if name == "occlusion" else "base/b_relu")
     exp = cam.explain(images_16, class_index=[0, 1, 2, 0])
     assert exp.heatmaps.shape == (4, 16, 16) and exp.heatmaps.dtype == np.float32
     assert np.all(np.isfinite(exp.heatmaps))
@@ -86,7 +90,7 @@ def test_class_discriminative_methods_point_at_the_object(shapes_model):
     scenes = synthetic.make_scenes(40, seed=77, both=True)
     score = {}
     for name, cls in tfg.METHODS.items():
-        if name in NOT_CLASS_DISCRIMINATIVE:
+        if name in NOT_CLASS_DISCRIMINATIVE or name == "occlusion":  # see test_occlusion
             continue
         cam = cls(shapes_model)
         score[name] = min(_pointing(cam(scenes.images, c), scenes.boxes[:, c]) for c in (0, 1))

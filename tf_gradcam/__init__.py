@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 
 from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
                             GradientCAM, HiResCAM, LayerCAM, XGradCAM)
+from tf_gradcam.occlusion import Occlusion
 from tf_gradcam.layers import LayerInfo, candidates, list_layers
 from tf_gradcam.registry import METHODS
 from tf_gradcam.visualize import colorize, colormap_lut, overlay
@@ -22,6 +23,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 __all__ = [
     "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
-    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "XGradCAM",
+    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "XGradCAM",
     "candidates", "colorize", "colormap_lut", "list_layers", "overlay",
 ]

@@ -349,3 +349,22 @@ def build_gradient_graph(model, layer=None):
         model=sub_model, targets=targets, score_source=source,
         input_shape=tuple(inputs.shape[1:]), input_dtype=str(inputs.dtype),
         num_classes=int(outputs.shape[-1]), layers=infos)
+
+
+def build_score_graph(model):
+    """Build `images -> [logits, probabilities, outputs]` for gradient-free explainers.
+
+    The probabilities are the model's own outputs when it ends in a softmax or sigmoid, and
+    the softmax (sigmoid for a single output) of its outputs otherwise.
+    """
+    _, output_path = survey(model)
+    tracer, inputs, outputs = trace_model(model, expand=_model_paths([output_path]))
+    logits, source = _logits(outputs, tracer)
+    if source != "model output":
+        probabilities = keras.ops.cast(outputs, "float32")
+    elif outputs.shape[-1] == 1:  # one logit: a binary classifier
+        probabilities = keras.ops.sigmoid(logits)
+    else:
+        probabilities = keras.ops.softmax(logits, axis=-1)
+    outputs = keras.ops.cast(outputs, "float32")
+    return keras.Model(inputs, [logits, probabilities, outputs], name=f"{model.name}_scores")

@@ -1,0 +1,159 @@
+"""Occlusion maps: hide one patch at a time and measure how much the class score drops.
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014. Model
+agnostic and slow (one forward pass per patch): the baseline Grad-CAM must beat.
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from tf_gradcam import core, layers, maps, preprocessing
+
+FILLS = ("mean", "blur")
+SCORES = ("probability", "logit")
+
+
+def _patch_masks(height, width, patch, stride):
+    tops = list(range(0, max(height - patch, 0) + 1, stride))
+    lefts = list(range(0, max(width - patch, 0) + 1, stride))
+    if tops[-1] + patch < height:  # cover the last rows / columns too
+        tops.append(height - patch)
+    if lefts[-1] + patch < width:
+        lefts.append(width - patch)
+    masks = np.zeros((len(tops) * len(lefts), height, width, 1), np.float32)
+    for i, top in enumerate(tops):
+        for j, left in enumerate(lefts):
+            masks[i * len(lefts) + j, top:top + patch, left:left + patch] = 1.0
+    return masks, (len(tops), len(lefts))
+
+
+def _gaussian_blur(images, sigma):
+    radius = max(1, int(round(3 * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+    channels = images.shape[-1]
+    row = tf.constant(np.tile(kernel[None, :, None, None], (1, 1, channels, 1)))
+    col = tf.constant(np.tile(kernel[:, None, None, None], (1, 1, channels, 1)))
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "SYMMETRIC")
+    out = tf.nn.depthwise_conv2d(padded, row, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(out, col, [1, 1, 1, 1], "VALID")
+
+
+class Occlusion(core.Explainer):
+    """Occlusion map: the drop of the class score when each image patch is hidden.
+
+    All occluded copies are made in the graph and run through the model in fixed-size
+    batches inside one `tf.function` (a smaller last batch is padded, so it never retraces).
+
+    Args:
+        model: A built `keras.Model` with one image input of fixed size and one
+            `(N, classes)` output. It is never modified.
+        layer: Unused (occlusion needs no layer); accepted so every explainer shares the
+            constructor head `(model, layer=None, ...)`. Defaults to `None`.
+        patch_size: Side of the square patch, in pixels. Defaults to `16`.
+        stride: Step between patches; overlapping patches are averaged. Defaults to
+            `patch_size`.
+        fill: What hides a patch: a number (raw pixel value, before `preprocess`), `"mean"`
+            (each image's mean colour) or `"blur"` (a Gaussian blur of the image). Defaults
+            to `"mean"`.
+        batch_size: Occluded copies per forward pass. Defaults to `64`.
+        score: `"probability"` (softmax/sigmoid output) or `"logit"`. Defaults to
+            `"probability"`.
+        preprocess: As in `GradCAM`. Defaults to `None`.
+
+    Raises:
+        ValueError: Bad patch, stride, fill, score or batch size, or a model without a fixed
+            input size.
+
+    Example:
+    >>> occ = tfg.Occlusion(model, patch_size=8)
+    >>> exp = occ.explain(images)  # exp.cams: score drop per patch position
+    """
+
+    method = "occlusion"
+
+    def __init__(self, model, layer=None, *, patch_size=16, stride=None, fill="mean",
+                 batch_size=64, score="probability", preprocess=None):
+        del layer
+        self.model = model
+        score_model = layers.build_score_graph(model)
+        self._scores = score_model
+        self.input_shape = tuple(score_model.inputs[0].shape[1:])
+        self.num_classes = int(score_model.outputs[0].shape[-1])
+        height, width = self.input_shape[:2]
+        if height is None or width is None:
+            raise ValueError(
+                "Occlusion needs a model with a fixed input height and width, to lay out its "
+                "patches. Wrap the model with a fixed `keras.Input(shape)`. "
+                f"Received: model input shape={self.input_shape}")
+        stride = patch_size if stride is None else stride
+        for name, value in (("patch_size", patch_size), ("stride", stride),
+                            ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if patch_size > min(height, width):
+            raise ValueError(
+                f"`patch_size` must fit in the {height}x{width} image. "
+                f"Received: patch_size={patch_size}")
+        if not (fill in FILLS or (isinstance(fill, numbers.Real) and np.isfinite(fill)
+                                  and not isinstance(fill, bool))):
+            raise ValueError(f"`fill` must be a number or one of {FILLS}. "
+                             f"Received: fill={fill!r}")
+        if score not in SCORES:
+            raise ValueError(f"`score` must be one of {SCORES}. Received: score={score!r}")
+        self.patch_size, self.stride, self.fill = int(patch_size), int(stride), fill
+        self.batch_size, self.score = int(batch_size), score
+        masks, self.grid = _patch_masks(height, width, self.patch_size, self.stride)
+        self._masks = tf.constant(masks)
+        self._coverage = tf.constant(np.maximum(masks.sum(axis=0)[..., 0], 1.0))
+        self._preprocess = preprocessing.get(preprocess)
+        self.compute = tf.function(self._compute, input_signature=[
+            tf.TensorSpec((None,) + self.input_shape, tf.float32, name="images"),
+            tf.TensorSpec((None,), tf.int32, name="class_index")])
+
+    @property
+    def passes_per_image(self):
+        """Forward passes one image costs: one per patch position (plus the unoccluded one)."""
+        return int(self._masks.shape[0]) + 1
+
+    def _class_scores(self, images, classes):
+        logits, probabilities, outputs = self._scores(self._preprocess(images), training=False)
+        classes = maps.select_classes(classes, logits)[0]
+        chosen = logits if self.score == "logit" else probabilities
+        return tf.gather(chosen, classes, batch_dims=1), classes, outputs
+
+    def _filler(self, images):
+        if self.fill == "mean":
+            return tf.broadcast_to(tf.reduce_mean(images, axis=[1, 2], keepdims=True),
+                                   tf.shape(images))
+        if self.fill == "blur":
+            return _gaussian_blur(images, sigma=max(self.patch_size / 4.0, 1.0))
+        return tf.fill(tf.shape(images), tf.constant(float(self.fill), tf.float32))
+
+    def _compute(self, images, class_index):
+        n_patches = int(self._masks.shape[0])
+        base, classes, predictions = self._class_scores(images, class_index)
+        filler = self._filler(images)
+        total = tf.shape(images)[0] * n_patches
+        steps = (total + self.batch_size - 1) // self.batch_size
+
+        def body(step, drops):
+            k = tf.range(step * self.batch_size, (step + 1) * self.batch_size) % total
+            image, patch = k // n_patches, k % n_patches
+            mask = tf.gather(self._masks, patch)
+            occluded = (tf.gather(images, image) * (1.0 - mask) +
+                        tf.gather(filler, image) * mask)
+            score = self._class_scores(occluded, tf.gather(classes, image))[0]
+            return step + 1, drops.write(step, tf.gather(base, image) - score)
+
+        _, drops = tf.while_loop(
+            lambda step, _: step < steps, body,
+            [tf.constant(0), tf.TensorArray(tf.float32, size=steps)])
+        drops = tf.reshape(drops.concat()[:total], [-1, n_patches])
+        pixel_map = tf.einsum("np,phw->nhw", drops, self._masks[..., 0]) / self._coverage
+        return {"heatmaps": maps.normalize(pixel_map),
+                "cams": tf.reshape(drops, [-1, self.grid[0], self.grid[1]]),
+                "class_index": classes, "scores": base, "predictions": predictions}
