@@ -55,3 +55,17 @@ def test_overlay_errors(kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=message):
         tfg.overlay(**args)
+
+
+def test_plot_panels_titles_and_pixels():
+    image = np.random.default_rng(4).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    heats = np.random.default_rng(5).uniform(0, 1, (2, 8, 8))
+    figure = tfg.plot(image, heats, ["a", "b"], alpha=0.5)
+    axes = figure.axes
+    assert [a.get_title() for a in axes] == ["image", "a", "b"]
+    np.testing.assert_array_equal(axes[0].images[0].get_array(), image)
+    np.testing.assert_array_equal(axes[2].images[0].get_array(),
+                                  tfg.overlay(image, heats[1], alpha=0.5))
+    assert len(tfg.plot(image, heats[0], show_image=False).axes) == 1
+    with pytest.raises(ValueError, match="one title per heatmap"):
+        tfg.plot(image, heats, ["only one"])

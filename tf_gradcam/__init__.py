@@ -11,10 +11,11 @@ from importlib import metadata as _metadata
 
 from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
                             GradientCAM, HiResCAM, LayerCAM, XGradCAM)
+from tf_gradcam.export import export_saved_model
 from tf_gradcam.occlusion import Occlusion
 from tf_gradcam.layers import LayerInfo, candidates, list_layers
 from tf_gradcam.registry import METHODS
-from tf_gradcam.visualize import colorize, colormap_lut, overlay
+from tf_gradcam.visualize import colorize, colormap_lut, overlay, plot
 
 try:
     __version__ = _metadata.version("tf_gradcam")
@@ -24,5 +25,5 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 __all__ = [
     "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
     "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "XGradCAM",
-    "candidates", "colorize", "colormap_lut", "list_layers", "overlay",
+    "candidates", "colorize", "colormap_lut", "export_saved_model", "list_layers", "overlay", "plot",
 ]

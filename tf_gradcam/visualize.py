@@ -132,3 +132,47 @@ def overlay(image, heatmap, alpha=0.4, colormap="jet"):
     colours = colorize(heat, colormap).astype(np.float32)
     blended = (1.0 - float(alpha)) * rgb.astype(np.float32) + float(alpha) * colours
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def plot(image, heatmaps, titles=None, *, alpha=0.4, colormap="jet", show_image=True,
+         panel_size=3.2):
+    """A matplotlib Figure: the image, then one overlay per heatmap, side by side.
+
+    Args:
+        image: The image the heatmaps explain (any form `overlay` accepts).
+        heatmaps: One heatmap `(h, w)`, a sequence of them, or an `Explanation` of one image.
+        titles: One title per heatmap. Defaults to `None` (no titles).
+        alpha: Heatmap weight. Defaults to `0.4`.
+        colormap: matplotlib colormap name. Defaults to `"jet"`.
+        show_image: Put the plain image first. Defaults to `True`.
+        panel_size: Inches per panel. Defaults to `3.2`.
+
+    Returns:
+        A `matplotlib.figure.Figure` (not shown; Jupyter displays it when it is the cell's
+        value).
+
+    Raises:
+        ValueError: `titles` of the wrong length, or what `overlay` raises.
+
+    Example:
+    >>> tfg.plot(image, [cam(image, 281), cam(image, 285)], ["tabby", "Egyptian cat"])
+    """
+    from matplotlib.figure import Figure
+
+    if hasattr(heatmaps, "heatmaps"):
+        heatmaps = heatmaps.heatmaps
+    maps = [heatmaps] if np.ndim(heatmaps) == 2 else list(heatmaps)
+    if titles is not None and len(titles) != len(maps):
+        raise ValueError(f"`titles` needs one title per heatmap ({len(maps)}). "
+                         f"Received: titles={titles!r}")
+    panels = ([("image", to_uint8_rgb(image))] if show_image else []) + [
+        (titles[i] if titles else "", overlay(image, m, alpha, colormap))
+        for i, m in enumerate(maps)]
+    figure = Figure(figsize=(panel_size * len(panels), panel_size + 0.4))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axis, (title, picture) in zip(axes, panels):
+        axis.imshow(picture)
+        axis.set_title(title, fontsize=9)
+        axis.axis("off")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,195 @@
+"""Speed of tf_gradcam against the forward pass, the Keras example and occlusion.
+
+One process, interleaved timing: each method is timed as the median of repeated runs,
+alternating with a plain forward pass (`model(x)` in a `tf.function`) on the same input, so
+every number is a ratio measured under the same load. Writes `results.json` and
+`results.md` next to this file (or `--out`).
+
+    python benchmarks/bench.py                 # ResNet50 (random weights) + small CNN
+    python benchmarks/bench.py --quick         # fewer repeats, no occlusion on ResNet50
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tf_gradcam as tfg  # noqa: E402
+from tf_gradcam import synthetic  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def keras_example_heatmap(img_array, model, last_conv_layer_name, pred_index=None):
+    """The official Keras example (keras-io examples/vision/grad_cam.py), as published."""
+    grad_model = keras.models.Model(
+        model.inputs, [model.get_layer(last_conv_layer_name).output, model.output])
+    with tf.GradientTape() as tape:
+        last_conv_layer_output, preds = grad_model(img_array)
+        if pred_index is None:
+            pred_index = tf.argmax(preds[0])
+        class_channel = preds[:, pred_index]
+    grads = tape.gradient(class_channel, last_conv_layer_output)
+    pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
+    last_conv_layer_output = last_conv_layer_output[0]
+    heatmap = last_conv_layer_output @ pooled_grads[..., tf.newaxis]
+    heatmap = tf.squeeze(heatmap)
+    heatmap = tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)
+    return heatmap.numpy()
+
+
+def rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def interleaved(method, forward, repeats):
+    """Median seconds of `method` and of `forward`, alternating one run each."""
+    m, f = [], []
+    for _ in range(repeats):
+        f += timed(forward, 1)
+        m += timed(method, 1)
+    return statistics.median(m), statistics.median(f)
+
+
+def models():
+    keras.utils.set_random_seed(0)
+    resnet = keras.applications.ResNet50(weights=None)
+    entries = [("ResNet50 (224, random weights)", resnet, "conv5_block3_out")]
+    entries.append(("small CNN (64x64)", synthetic.build_model(), "conv3"))
+    path = os.environ.get("TF_GRADCAM_IMAGENET_MODEL")
+    if path and pathlib.Path(path).is_file():
+        real = keras.saving.load_model(path, compile=False)
+        entries.append(("EfficientNet-Lite0 (224, ImageNet)", real, "top_activation"))
+    return entries
+
+
+def bench_model(name, model, layer, batches, repeats, quick):
+    rows = []
+    size = model.input_shape[1:]
+    forward_fn = tf.function(lambda x: model(x, training=False))
+    for batch in batches:
+        x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch,) + size), tf.float32)
+        forward = lambda: forward_fn(x).numpy()  # noqa: E731
+        forward()
+        rss0 = rss_mib()
+        explainers = []
+        for method_name in ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam",
+                            "eigencam"):
+            explainers.append((method_name, lambda m=method_name: tfg.METHODS[m](model, layer)))
+        explainers.append(("gradcam (jit_compile)", lambda: tfg.GradCAM(model, layer,
+                                                                         jit_compile=True)))
+        # Occlusion on a 224 model costs hundreds of passes per image: batch 1 only there.
+        if batch == 1 or model.input_shape[1] <= 100:
+            for patch in (16, 32):
+                explainers.append((f"occlusion patch {patch}", lambda p=patch: tfg.Occlusion(
+                    model, patch_size=p, batch_size=64)))
+        for label, make in explainers:
+            start = time.perf_counter()
+            explainer = make()
+            first = lambda e=explainer: e(x)  # noqa: E731
+            try:
+                first()
+            except Exception as err:  # noqa: BLE001 - report and go on
+                rows.append({"model": name, "batch": batch, "method": label,
+                             "error": f"{type(err).__name__}: {err}"[:200]})
+                continue
+            first_call = time.perf_counter() - start
+            reps = 3 if label.startswith("occlusion") else repeats
+            method_s, forward_s = interleaved(first, forward, reps)
+            rows.append({"model": name, "batch": batch, "method": label,
+                         "ms_per_image": 1000 * method_s / batch,
+                         "forward_ms_per_image": 1000 * forward_s / batch,
+                         "ratio_to_forward": method_s / forward_s,
+                         "first_call_s": first_call,
+                         "traces": getattr(explainer.compute,
+                                           "experimental_get_tracing_count", lambda: None)(),
+                         "peak_rss_growth_mib": rss_mib() - rss0})
+        if model.input_shape[1] > 100 or batch == 1:
+            def example():
+                for i in range(batch):
+                    keras_example_heatmap(x[i:i + 1], model, layer)
+            example()
+            method_s, forward_s = interleaved(example, forward, max(3, repeats // 2))
+            rows.append({"model": name, "batch": batch, "method": "Keras example (per image)",
+                         "ms_per_image": 1000 * method_s / batch,
+                         "forward_ms_per_image": 1000 * forward_s / batch,
+                         "ratio_to_forward": method_s / forward_s})
+    cam = tfg.GradCAM(model, layer)
+    for n in range(1, 65, 7):
+        cam(np.zeros((n,) + size, "float32"))
+    rows.append({"model": name, "method": "gradcam trace count, batches 1..64",
+                 "traces": cam.compute.experimental_get_tracing_count()})
+    x = np.random.default_rng(1).uniform(0, 255, (4,) + size).astype("float32")
+    ref = cam(x)
+    for label in ("hirescam", "xgradcam", "gradcam++", "layercam"):
+        other = tfg.METHODS[label](model, layer)(x)
+        corr = float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1]
+                              for a, b in zip(ref, other)]))
+        rows.append({"model": name, "method": f"{label} vs gradcam correlation",
+                     "correlation": corr})
+    return rows
+
+
+def markdown(rows, meta):
+    lines = [f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs, "
+             f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, device {meta['device']}).",
+             "", "| model | batch | method | ms / image | forward ms / image | x forward | "
+             "first call s | traces |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "ratio_to_forward" in r:
+            lines.append(
+                f"| {r['model']} | {r['batch']} | {r['method']} | {r['ms_per_image']:.1f} | "
+                f"{r['forward_ms_per_image']:.1f} | {r['ratio_to_forward']:.2f} | "
+                f"{r.get('first_call_s', float('nan')):.2f} | {r.get('traces', '')} |")
+    lines += ["", "| model | check | value |", "|---|---|---|"]
+    for r in rows:
+        if "ratio_to_forward" not in r:
+            value = r.get("traces", r.get("correlation", r.get("error")))
+            value = f"{value:.3f}" if isinstance(value, float) else value
+            lines.append(f"| {r['model']} | {r['method']} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--out", default=str(HERE))
+    args = parser.parse_args()
+    repeats = 5 if args.quick else args.repeats
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
+            platform.machine(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "device": (tf.config.list_physical_devices("GPU") or ["CPU"])[0].__repr__()}
+    rows = []
+    for name, model, layer in models():
+        rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
+        print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (out / "results.md").write_text(markdown(rows, meta))
+    print(f"wrote {out / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()

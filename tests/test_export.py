@@ -1,0 +1,152 @@
+"""SavedModel export: both signatures, in a fresh process, through the CLI tools and REST JSON."""
+
+import base64
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_gradcam as tfg
+from tf_gradcam import serving, synthetic
+
+
+@pytest.fixture(scope="module")
+def exported(shapes_model, tmp_path_factory):
+    cam = tfg.GradCAM(shapes_model)
+    path = tfg.export_saved_model(cam, tmp_path_factory.mktemp("serving") / "gradcam" / "1")
+    return cam, path
+
+
+def _png(image):
+    return cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def test_round_trip_in_a_new_process(exported, tmp_path):
+    cam, path = exported
+    images = synthetic.make_scenes(4, seed=21).images
+    np.save(tmp_path / "images.npy", images.astype(np.float32))
+    np.save(tmp_path / "classes.npy", np.array([-1, 0, 1, -1], np.int32))
+    (tmp_path / "jpeg.bin").write_bytes(
+        cv2.imencode(".jpg", cv2.cvtColor(images[0], cv2.COLOR_RGB2BGR))[1].tobytes())
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        loaded = tf.saved_model.load({str(path)!r})
+        x = np.load({str(tmp_path / 'images.npy')!r}); c = np.load({str(tmp_path / 'classes.npy')!r})
+        out = loaded.signatures["serving_default"](images=tf.constant(x), class_index=tf.constant(c))
+        data = open({str(tmp_path / 'jpeg.bin')!r}, "rb").read()
+        raw = loaded.signatures["explain_image"](image_bytes=tf.constant([data]),
+                                                 class_index=tf.constant([-1]))
+        np.savez({str(tmp_path / 'out.npz')!r}, **{{k: v.numpy() for k, v in out.items()}},
+                 png=raw["overlay_png"].numpy()[0], bytes_heat=raw["heatmaps"].numpy())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = np.load(tmp_path / "out.npz")
+    top1 = cam.explain(images).class_index
+    want = cam.explain(images, class_index=[int(top1[0]), 0, 1, int(top1[3])])
+    np.testing.assert_array_equal(got["class_index"], want.class_index)
+    np.testing.assert_allclose(got["heatmaps"], want.heatmaps, atol=1e-4)
+    np.testing.assert_allclose(got["scores"], want.scores, rtol=1e-5)
+    np.testing.assert_allclose(got["predictions"], want.predictions, rtol=1e-5, atol=1e-6)
+    overlay = cv2.imdecode(np.frombuffer(got["png"].tobytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert overlay.shape == (64, 64, 3)
+    # JPEG is lossy: the map from decoded bytes is close to the one from the exact pixels.
+    assert np.corrcoef(got["bytes_heat"][0].ravel(), want.heatmaps[0].ravel())[0, 1] > 0.95
+
+
+def test_saved_model_cli_show_and_run(exported, tmp_path):
+    _, path = exported
+    cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    if not cli.exists():
+        pytest.skip("saved_model_cli is not installed next to this Python")
+    shown = subprocess.run([str(cli), "show", "--dir", str(path), "--all"],
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    text = shown.stdout
+    for expected in ("signature_def['serving_default']", "signature_def['explain_image']",
+                     "inputs['images'] tensor_info:", "dtype: DT_FLOAT",
+                     "shape: (-1, 64, 64, 3)", "inputs['image_bytes'] tensor_info:",
+                     "dtype: DT_STRING", "outputs['heatmaps'] tensor_info:",
+                     "shape: (-1, 64, 64)", "outputs['overlay_png'] tensor_info:"):
+        assert expected in text, expected
+    np.save(tmp_path / "x.npy", synthetic.make_scenes(2, seed=3).images.astype(np.float32))
+    np.save(tmp_path / "c.npy", np.array([-1, 1], np.int32))
+    run = subprocess.run([str(cli), "run", "--dir", str(path), "--tag_set", "serve",
+                          "--signature_def", "serving_default", "--inputs",
+                          f"images={tmp_path / 'x.npy'};class_index={tmp_path / 'c.npy'}",
+                          "--outdir", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert np.load(tmp_path / "run" / "heatmaps.npy").shape == (2, 64, 64)
+    assert np.load(tmp_path / "run" / "class_index.npy")[1] == 1
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(str(exported[1]))
+
+
+def fake_tf_serving(loaded, body):
+    """What TF Serving does with a row-format REST request, in miniature."""
+    signature = loaded.signatures[body.get("signature_name", "serving_default")]
+    columns = {}
+    for instance in body["instances"]:
+        for key, value in instance.items():
+            columns.setdefault(key, []).append(
+                base64.b64decode(value["b64"]) if isinstance(value, dict) else value)
+    specs = signature.structured_input_signature[1]
+    inputs = {k: tf.constant(v, dtype=specs[k].dtype) for k, v in columns.items()}
+    outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    rows = []
+    for i in range(len(body["instances"])):
+        row = {}
+        for key, value in outputs.items():
+            item = value[i]
+            row[key] = ({"b64": base64.b64encode(item).decode()} if isinstance(item, bytes)
+                        else item.tolist())
+        rows.append(row)
+    return json.loads(json.dumps({"predictions": rows}))
+
+
+def test_rest_json_bytes_request(loaded, exported):
+    cam, _ = exported
+    scenes = synthetic.make_scenes(2, seed=8, both=True)
+    gray = cv2.imencode(".png", cv2.cvtColor(scenes.images[1], cv2.COLOR_RGB2GRAY))[1]
+    body = serving.request_bytes([_png(scenes.images[0]), gray.tobytes()], class_index=[0, 1])
+    result = serving.parse_response(fake_tf_serving(loaded, body))
+    assert [int(r["class_index"]) for r in result] == [0, 1]
+    exact = cam.explain(scenes.images[0], class_index=0)
+    np.testing.assert_allclose(result[0]["heatmaps"], exact.heatmaps, atol=1e-4)  # PNG: exact
+    assert result[0]["overlay_png"].startswith(b"\x89PNG")
+    assert result[1]["heatmaps"].shape == (64, 64)
+
+
+def test_rest_json_pixels_request(loaded, exported):
+    cam, _ = exported
+    images = synthetic.make_scenes(2, seed=9).images
+    result = serving.parse_response(fake_tf_serving(loaded, serving.request_images(images)))
+    exact = cam.explain(images)
+    np.testing.assert_allclose(np.stack([r["heatmaps"] for r in result]), exact.heatmaps,
+                               atol=1e-4)
+
+
+def test_corrupt_bytes_fail_that_request_only(loaded):
+    signature = loaded.signatures["explain_image"]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        signature(image_bytes=tf.constant([b"not an image"]), class_index=tf.constant([-1]))
+    ok = signature(image_bytes=tf.constant([_png(synthetic.make_scenes(1).images[0])]),
+                   class_index=tf.constant([-1]))
+    assert ok["heatmaps"].shape == (1, 64, 64)
+
+
+def test_export_refuses_a_non_empty_folder(exported):
+    cam, path = exported
+    with pytest.raises(ValueError, match="is not empty"):
+        tfg.export_saved_model(cam, path)

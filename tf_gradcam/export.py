@@ -1,0 +1,114 @@
+"""Export an explainer as a TensorFlow SavedModel that TF Serving loads as is.
+
+Two signatures, both pure TF ops (no `tf.py_function`, NumPy or OpenCV), so they run on the
+server's GPU when there is one:
+
+- `serving_default`: `images` float32 `[None, H, W, C]` and `class_index` int32 `[None]`
+  (-1 = top-1) -> `predictions`, `class_index`, `scores`, `heatmaps` `[None, H, W]`.
+- `explain_image`: `image_bytes` tf.string `[None]` (JPEG/PNG/BMP/GIF; base64 in the REST
+  JSON) and `class_index` -> the same plus `overlay_png`: the heatmap blended over the decoded
+  image with a colormap lookup table, encoded as PNG.
+"""
+
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from tf_gradcam import visualize
+
+OUTPUT_KEYS = ("predictions", "class_index", "scores", "heatmaps")
+
+
+def _overlay(images_uint8, heatmaps, lut, alpha):
+    index = tf.cast(tf.round(tf.clip_by_value(heatmaps, 0.0, 1.0) * 255.0), tf.int32)
+    colours = tf.gather(lut, index)
+    blended = (1.0 - alpha) * tf.cast(images_uint8, tf.float32) + alpha * colours
+    return tf.cast(tf.clip_by_value(tf.round(blended), 0.0, 255.0), tf.uint8)
+
+
+class _Signatures:
+    """The two serving functions of one explainer (plain TF ops end to end)."""
+
+    def __init__(self, explainer, colormap, alpha):
+        self._explainer = explainer
+        self._lut = tf.constant(visualize.colormap_lut(colormap), tf.float32)
+        self._alpha = float(alpha)
+        height, width, channels = explainer.input_shape
+        if height is None or width is None:
+            raise ValueError(
+                "Export needs a model with a fixed input height and width (the bytes "
+                "signature resizes to it). Wrap the model with a fixed `keras.Input(shape)`. "
+                f"Received: model input shape={explainer.input_shape}")
+        self.size, self.channels = (height, width), channels
+
+    def specs(self):
+        class_spec = tf.TensorSpec([None], tf.int32, name="class_index")
+        return {
+            "serving_default": [tf.TensorSpec([None, *self.size, self.channels], tf.float32,
+                                              name="images"), class_spec],
+            "explain_image": [tf.TensorSpec([None], tf.string, name="image_bytes"),
+                              class_spec]}
+
+    def serving_default(self, images, class_index):
+        result = self._explainer.compute(images, class_index)
+        return {key: result[key] for key in OUTPUT_KEYS}
+
+    def _decode(self, data):
+        image = tf.io.decode_image(data, channels=self.channels, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), self.size, antialias=True)
+        return tf.clip_by_value(tf.round(image), 0.0, 255.0)
+
+    def explain_image(self, image_bytes, class_index):
+        images = tf.map_fn(self._decode, image_bytes, fn_output_signature=tf.TensorSpec(
+            [*self.size, self.channels], tf.float32))
+        result = self.serving_default(images, class_index)
+        rgb = tf.cast(images, tf.uint8)
+        if self.channels == 1:
+            rgb = tf.image.grayscale_to_rgb(rgb)
+        overlays = _overlay(rgb[..., :3], result["heatmaps"], self._lut, self._alpha)
+        result["overlay_png"] = tf.map_fn(tf.io.encode_png, overlays,
+                                          fn_output_signature=tf.string)
+        return result
+
+
+def export_saved_model(explainer, export_dir, *, colormap="jet", alpha=0.4):
+    """Write `explainer` as a SavedModel with the `serving_default` and `explain_image`
+    signatures.
+
+    The explainer's own preprocessing (`preprocess=` given to it) is part of both signatures:
+    clients send raw pixels (0-255) or encoded image files.
+
+    Args:
+        explainer: A `GradCAM` (or any registered explainer) built on a model with a fixed
+            input size.
+        export_dir: Target folder. TF Serving expects `.../MODEL_NAME/VERSION/`, e.g.
+            `models/gradcam/1`. It must not exist or be empty.
+        colormap: Colormap of `overlay_png`. Defaults to `"jet"`.
+        alpha: Heatmap weight in `overlay_png`, in [0, 1]. Defaults to `0.4`.
+
+    Returns:
+        The export folder as a `pathlib.Path`.
+
+    Raises:
+        ValueError: A non-empty `export_dir`, a model without a fixed input size, a bad
+            `alpha` or colormap.
+
+    Example:
+    >>> tfg.export_saved_model(tfg.GradCAM(model, preprocess="resnet50"), "models/gradcam/1")
+    """
+    export_dir = pathlib.Path(export_dir)
+    if export_dir.exists() and any(export_dir.iterdir()):
+        raise ValueError(
+            f"Export folder {str(export_dir)!r} is not empty; pick a new version folder "
+            f"(TF Serving layout: .../model_name/<version>/). Received: export_dir="
+            f"{str(export_dir)!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}")
+    signatures = _Signatures(explainer, colormap, alpha)
+    archive = keras.export.ExportArchive()
+    archive.track(explainer.model)  # owns every variable the explainer reads
+    for name, spec in signatures.specs().items():
+        archive.add_endpoint(name, getattr(signatures, name), input_signature=spec)
+    archive.write_out(str(export_dir), verbose=False)
+    return export_dir
