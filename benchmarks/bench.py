@@ -70,6 +70,54 @@ def interleaved(method, forward, repeats):
     return statistics.median(m), statistics.median(f)
 
 
+def occlusion_floor(name, batch, explainer, forward_fn, size, method_s):
+    """Occlusion's floor: passes per image x forward time per image at its batch size."""
+    xb = tf.zeros((explainer.batch_size,) + size, tf.float32)
+    forward_fn(xb)
+    per_image = statistics.median(timed(lambda: forward_fn(xb).numpy(), 5)) / xb.shape[0]
+    floor = explainer.passes_per_image * per_image * batch
+    return {"model": name, "batch": batch, "method": f"occlusion patch {explainer.patch_size}"
+            f" / its floor ({explainer.passes_per_image} passes x forward at batch "
+            f"{explainer.batch_size})", "ratio_to_floor": method_s / floor}
+
+
+def memory_child(model_name, method, batch):
+    """Run in a child process: peak RSS growth of `method` beyond the forward pass (MiB)."""
+    model, layer = {"resnet50": lambda: (keras.applications.ResNet50(weights=None),
+                                         "conv5_block3_out")}[model_name]()
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, 224, 224, 3)),
+                    tf.float32)
+    forward_fn = tf.function(lambda v: model(v, training=False))
+    for _ in range(3):
+        forward_fn(x).numpy()
+    base = rss_mib()
+    if method == "keras-example":
+        for _ in range(2):
+            for i in range(batch):
+                keras_example_heatmap(x[i:i + 1], model, layer)
+    else:
+        explainer = tfg.METHODS[method](model, layer)
+        for _ in range(3):
+            explainer(x)
+    print(json.dumps({"peak_rss_growth_mib": rss_mib() - base}))
+
+
+def memory_rows(batch=16):
+    import subprocess
+    import sys
+
+    rows = []
+    for method in ("gradcam", "keras-example"):
+        result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50", method,
+                                 str(batch)], capture_output=True, text=True, timeout=1800)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        value = json.loads(lines[-1])["peak_rss_growth_mib"] if lines else result.stderr[-200:]
+        rows.append({"model": "ResNet50 (224, random weights)", "batch": batch,
+                     "method": f"{method} peak RSS growth beyond forward (MiB)",
+                     "memory_mib": value})
+    return rows
+
+
 def models():
     keras.utils.set_random_seed(0)
     resnet = keras.applications.ResNet50(weights=None)
@@ -115,6 +163,9 @@ def bench_model(name, model, layer, batches, repeats, quick):
             first_call = time.perf_counter() - start
             reps = 3 if label.startswith("occlusion") else repeats
             method_s, forward_s = interleaved(first, forward, reps)
+            if label.startswith("occlusion"):
+                rows.append(occlusion_floor(name, batch, explainer, forward_fn, size,
+                                            method_s))
             rows.append({"model": name, "batch": batch, "method": label,
                          "ms_per_image": 1000 * method_s / batch,
                          "forward_ms_per_image": 1000 * forward_s / batch,
@@ -127,7 +178,12 @@ def bench_model(name, model, layer, batches, repeats, quick):
             def example():
                 for i in range(batch):
                     keras_example_heatmap(x[i:i + 1], model, layer)
-            example()
+            try:
+                example()
+            except Exception as err:  # noqa: BLE001 - e.g. a Sequential model: no .output
+                rows.append({"model": name, "batch": batch, "method": "Keras example fails",
+                             "error": f"{type(err).__name__}: {str(err)[:120]}"})
+                continue
             method_s, forward_s = interleaved(example, forward, max(3, repeats // 2))
             rows.append({"model": name, "batch": batch, "method": "Keras example (per image)",
                          "ms_per_image": 1000 * method_s / batch,
@@ -163,7 +219,8 @@ def markdown(rows, meta):
     lines += ["", "| model | check | value |", "|---|---|---|"]
     for r in rows:
         if "ratio_to_forward" not in r:
-            value = r.get("traces", r.get("correlation", r.get("error")))
+            value = next(r[k] for k in ("traces", "correlation", "ratio_to_floor",
+                                        "memory_mib", "error") if k in r)
             value = f"{value:.3f}" if isinstance(value, float) else value
             lines.append(f"| {r['model']} | {r['method']} | {value} |")
     return "\n".join(lines) + "\n"
@@ -174,7 +231,11 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=str(HERE))
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
     repeats = 5 if args.quick else args.repeats
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
             platform.machine(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
@@ -184,6 +245,14 @@ def main():
     for name, model, layer in models():
         rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
         print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
+    rows += memory_rows()
+    for peer in ("tf_keras_vis", "xplique"):
+        try:
+            __import__(peer)
+            status = "installed, not yet wired into this script"
+        except ImportError:
+            status = "not installed: skipped (never a test dependency)"
+        rows.append({"model": "-", "method": f"peer library {peer}", "error": status})
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
