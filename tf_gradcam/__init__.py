@@ -13,6 +13,7 @@ from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMP
                             GradientCAM, HiResCAM, LayerCAM, XGradCAM)
 from tf_gradcam.export import export_saved_model
 from tf_gradcam.occlusion import Occlusion
+from tf_gradcam.scorecam import ScoreCAM
 from tf_gradcam.layers import LayerInfo, candidates, list_layers
 from tf_gradcam.registry import METHODS
 from tf_gradcam.visualize import colorize, colormap_lut, overlay, plot
@@ -24,6 +25,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 __all__ = [
     "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
-    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "XGradCAM",
+    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "ScoreCAM", "XGradCAM",
     "candidates", "colorize", "colormap_lut", "export_saved_model", "list_layers", "overlay", "plot",
 ]

@@ -352,19 +352,15 @@ def build_gradient_graph(model, layer=None):
 
 
 def build_score_graph(model):
-    """Build `images -> [logits, probabilities, outputs]` for gradient-free explainers.
+    """Build `images -> [logits, outputs]` for gradient-free explainers.
 
-    The probabilities are the model's own outputs when it ends in a softmax or sigmoid, and
-    the softmax (sigmoid for a single output) of its outputs otherwise.
+    Returns:
+        `(sub_model, squashed)`: `squashed` says whether the outputs are softmax/sigmoid
+        probabilities (then `logits` are their pre-activation scores).
     """
     _, output_path = survey(model)
     tracer, inputs, outputs = trace_model(model, expand=_model_paths([output_path]))
     logits, source = _logits(outputs, tracer)
-    if source != "model output":
-        probabilities = keras.ops.cast(outputs, "float32")
-    elif outputs.shape[-1] == 1:  # one logit: a binary classifier
-        probabilities = keras.ops.sigmoid(logits)
-    else:
-        probabilities = keras.ops.softmax(logits, axis=-1)
     outputs = keras.ops.cast(outputs, "float32")
-    return keras.Model(inputs, [logits, probabilities, outputs], name=f"{model.name}_scores")
+    sub_model = keras.Model(inputs, [logits, outputs], name=f"{model.name}_scores")
+    return sub_model, source != "model output"

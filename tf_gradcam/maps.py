@@ -47,3 +47,39 @@ def normalize(maps):
     scaled = (maps - low) / tf.where(flat, tf.ones_like(spread), spread)
     constant = tf.cast(maps > 0, maps.dtype) * tf.ones_like(maps)
     return tf.where(flat, constant, scaled)
+
+
+def probabilities(logits, outputs, squashed):
+    """Class probabilities: the model's outputs when it ends in a softmax/sigmoid
+    (`squashed`), else the softmax of its logits (the sigmoid for a single output)."""
+    if squashed:
+        return tf.cast(outputs, tf.float32)
+    if logits.shape[-1] == 1:
+        return tf.sigmoid(logits)
+    return tf.nn.softmax(logits, axis=-1)
+
+
+def chunked(fn, total, batch_size):
+    """Apply `fn(indices)` to `range(total)` in fixed-size chunks; concatenate the results.
+
+    Every chunk has exactly `batch_size` indices (the last one wraps around to the start and
+    its extra results are dropped), so a model called inside `fn` always sees the same batch
+    size and a `tf.function` around this never retraces for a smaller last batch.
+
+    Args:
+        fn: Maps int32 indices `(batch_size,)` to a float32 tensor `(batch_size,)`.
+        total: Scalar int32 tensor, the number of items.
+        batch_size: Python int.
+
+    Returns:
+        float32 `(total,)`.
+    """
+    steps = (total + batch_size - 1) // batch_size
+
+    def body(step, results):
+        indices = tf.range(step * batch_size, (step + 1) * batch_size) % total
+        return step + 1, results.write(step, fn(indices))
+
+    _, results = tf.while_loop(lambda step, _: step < steps, body,
+                               [tf.constant(0), tf.TensorArray(tf.float32, size=steps)])
+    return results.concat()[:total]

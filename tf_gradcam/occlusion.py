@@ -79,7 +79,7 @@ class Occlusion(core.Explainer):
                  batch_size=64, score="probability", preprocess=None):
         del layer
         self.model = model
-        score_model = layers.build_score_graph(model)
+        score_model, self._squashed = layers.build_score_graph(model)
         self._scores = score_model
         self.input_shape = tuple(score_model.inputs[0].shape[1:])
         self.num_classes = int(score_model.outputs[0].shape[-1])
@@ -120,9 +120,10 @@ class Occlusion(core.Explainer):
         return int(self._masks.shape[0]) + 1
 
     def _class_scores(self, images, classes):
-        logits, probabilities, outputs = self._scores(self._preprocess(images), training=False)
+        logits, outputs = self._scores(self._preprocess(images), training=False)
         classes = maps.select_classes(classes, logits)[0]
-        chosen = logits if self.score == "logit" else probabilities
+        chosen = (logits if self.score == "logit" else
+                  maps.probabilities(logits, outputs, self._squashed))
         return tf.gather(chosen, classes, batch_dims=1), classes, outputs
 
     def _filler(self, images):
@@ -138,21 +139,17 @@ class Occlusion(core.Explainer):
         base, classes, predictions = self._class_scores(images, class_index)
         filler = self._filler(images)
         total = tf.shape(images)[0] * n_patches
-        steps = (total + self.batch_size - 1) // self.batch_size
 
-        def body(step, drops):
-            k = tf.range(step * self.batch_size, (step + 1) * self.batch_size) % total
+        def drop(k):
             image, patch = k // n_patches, k % n_patches
             mask = tf.gather(self._masks, patch)
             occluded = (tf.gather(images, image) * (1.0 - mask) +
                         tf.gather(filler, image) * mask)
             score = self._class_scores(occluded, tf.gather(classes, image))[0]
-            return step + 1, drops.write(step, tf.gather(base, image) - score)
+            return tf.gather(base, image) - score
 
-        _, drops = tf.while_loop(
-            lambda step, _: step < steps, body,
-            [tf.constant(0), tf.TensorArray(tf.float32, size=steps)])
-        drops = tf.reshape(drops.concat()[:total], [-1, n_patches])
+        drops = maps.chunked(drop, total, self.batch_size)
+        drops = tf.reshape(drops, [-1, n_patches])
         pixel_map = tf.einsum("np,phw->nhw", drops, self._masks[..., 0]) / self._coverage
         return {"heatmaps": maps.normalize(pixel_map),
                 "cams": tf.reshape(drops, [-1, self.grid[0], self.grid[1]]),

@@ -1,11 +1,11 @@
 """The one registry of explanation methods: it feeds the API, the CLI, export and tests."""
 
-from tf_gradcam import core, occlusion
+from tf_gradcam import core, occlusion, scorecam
 
 #: Registry name -> explainer class.
 METHODS = {cls.method: cls for cls in (
     core.GradCAM, core.GradCAMPlusPlus, core.HiResCAM, core.XGradCAM, core.LayerCAM,
-    core.EigenCAM, occlusion.Occlusion)}
+    core.EigenCAM, scorecam.ScoreCAM, occlusion.Occlusion)}
 
 
 def get(name):
