@@ -150,3 +150,8 @@ def test_export_refuses_a_non_empty_folder(exported):
     cam, path = exported
     with pytest.raises(ValueError, match="is not empty"):
         tfg.export_saved_model(cam, path)
+
+
+def test_guided_gradcam_is_not_exportable(shapes_model, tmp_path):
+    with pytest.raises(ValueError, match="Export a `GradCAM` instead"):
+        tfg.export_saved_model(tfg.GuidedGradCAM(shapes_model), tmp_path / "g")

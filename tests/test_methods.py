@@ -31,7 +31,8 @@ HAND = {
 }
 
 
-GRADIENT_METHODS = sorted(n for n, c in tfg.METHODS.items() if issubclass(c, tfg.GradientCAM))
+GRADIENT_METHODS = sorted(n for n, c in tfg.METHODS.items()
+                          if issubclass(c, tfg.GradientCAM) and n != "guided-gradcam")
 
 
 @pytest.mark.parametrize("name", GRADIENT_METHODS)
@@ -42,7 +43,7 @@ def test_hand_computed_case(name):
 
 def test_methods_and_registry_agree():
     assert set(HAND) == set(GRADIENT_METHODS)
-    assert tfg.METHODS["gradcam"].cam_function is methods.gradcam
+    assert tfg.METHODS["gradcam"].weighting is methods.gradcam_weights
 
 
 def contract_model():
@@ -59,7 +60,8 @@ def test_contract(name, images_16):
     assert cam.method == name
     assert cam.layer == (None if name == "occlusion" else "base/b_relu")
     exp = cam.explain(images_16, class_index=[0, 1, 2, 0])
-    assert exp.heatmaps.shape == (4, 16, 16) and exp.heatmaps.dtype == np.float32
+    image_sized = (4, 16, 16, 3) if name == "guided-gradcam" else (4, 16, 16)
+    assert exp.heatmaps.shape == image_sized and exp.heatmaps.dtype == np.float32
     assert np.all(np.isfinite(exp.heatmaps))
     assert exp.heatmaps.min() >= 0.0 and exp.heatmaps.max() <= 1.0
     alone = cam.explain(images_16[2], class_index=2)
@@ -92,7 +94,7 @@ def test_class_discriminative_methods_point_at_the_object(shapes_model):
     scenes = synthetic.make_scenes(40, seed=77, both=True)
     score = {}
     for name, cls in tfg.METHODS.items():
-        if name in NOT_CLASS_DISCRIMINATIVE or name == "occlusion":  # see test_occlusion
+        if name in NOT_CLASS_DISCRIMINATIVE or name in ("occlusion", "guided-gradcam"):
             continue
         cam = cls(shapes_model)
         score[name] = min(_pointing(cam(scenes.images, c), scenes.boxes[:, c]) for c in (0, 1))
@@ -113,3 +115,20 @@ def test_other_methods_localise_a_single_object(name, shapes_model):
         only = np.flatnonzero((scenes.labels[:, c] == 1) & (scenes.labels[:, 1 - c] == 0))[:30]
         hits = _pointing(cam(scenes.images[only], c), scenes.boxes[only, c])
         assert hits >= 0.8, f"{name}, class {c}: pointing accuracy {hits:.2f}"
+
+
+def test_eigen_smooth_is_the_principal_component_of_weighted_activations():
+    from tests.conftest import conv_gap_dense
+
+    model = conv_gap_dense()
+    images = np.random.default_rng(12).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
+    exp = tfg.GradCAM(model, eigen_smooth=True).explain(images, class_index=2)
+    activations = keras.Model(model.input, model.get_layer("conv").output)(images).numpy()
+    weighted = activations * model.get_layer("head").kernel.numpy()[:, 2] / 100.0
+    for cam, w in zip(exp.cams, weighted):
+        flat = w.reshape(-1, w.shape[-1])
+        _, _, vt = np.linalg.svd(flat - flat.mean(0), full_matrices=False)
+        projection = flat @ vt[0]
+        projection *= np.sign(projection @ flat.sum(-1)) or 1.0
+        np.testing.assert_allclose(cam, np.maximum(projection, 0).reshape(cam.shape),
+                                   rtol=1e-3, atol=1e-5)

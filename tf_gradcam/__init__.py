@@ -12,6 +12,7 @@ from importlib import metadata as _metadata
 from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
                             GradientCAM, HiResCAM, LayerCAM, XGradCAM)
 from tf_gradcam.export import export_saved_model
+from tf_gradcam.guided import GuidedGradCAM
 from tf_gradcam.occlusion import Occlusion
 from tf_gradcam.scorecam import ScoreCAM
 from tf_gradcam.layers import LayerInfo, candidates, list_layers
@@ -25,6 +26,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 __all__ = [
     "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
-    "GradientCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "ScoreCAM", "XGradCAM",
+    "GradientCAM", "GuidedGradCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "ScoreCAM", "XGradCAM",
     "candidates", "colorize", "colormap_lut", "export_saved_model", "list_layers", "overlay", "plot",
 ]

@@ -153,9 +153,13 @@ def cmd_explain(args):
                 target = out / f"{path.stem}_class{c}_{explainer.method}.png"
                 if target.resolve() in inputs:
                     raise UsageError(f"refusing to overwrite input image {target}")
-                picture = visualize.overlay(image, exp.heatmaps[i], args.alpha, args.colormap)
+                if exp.heatmaps[i].ndim == 3:  # Guided Grad-CAM: an image-sized RGB map
+                    picture = visualize.to_uint8_rgb(exp.heatmaps[i])
+                else:
+                    picture = visualize.overlay(image, exp.heatmaps[i], args.alpha,
+                                                args.colormap)
                 _write_atomic(target, _png_bytes(picture))
-                heat = exp.heatmaps[i]
+                heat = exp.heatmaps[i] if exp.heatmaps[i].ndim == 2 else exp.heatmaps[i].mean(-1)
                 rows.append({
                     "image": str(path), "class_index": c,
                     "class_name": labels[c] if labels and c < len(labels) else "",

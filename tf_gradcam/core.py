@@ -6,7 +6,7 @@ import inspect
 import numpy as np
 import tensorflow as tf
 
-from tf_gradcam import inputs, layers, maps, methods, preprocessing, targets
+from tf_gradcam import augmentation, inputs, layers, maps, methods, preprocessing, targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _first(value):
 class GradientCAM(Explainer):
     """Base of the gradient CAM methods: one forward and one backward pass per batch.
 
-    A method subclass only sets `method` and `cam_function(activations, gradients)` (see
+    A method subclass only sets `method` and `weighting(activations, gradients)` (see
     `tf_gradcam.methods`); everything else is built here, once.
 
     Args:
@@ -138,6 +138,11 @@ class GradientCAM(Explainer):
             Defaults to `None`.
         counterfactual: Explain what would *lower* the class score, by negating the
             gradients (Grad-CAM paper, Sec. 6). Defaults to `False`.
+        eigen_smooth: Combine the weighted activations by their first principal component
+            instead of their sum: less noise, as in pytorch-grad-cam. Defaults to `False`.
+        augment: Test-time augmentation: average the maps of the image, its mirror image and
+            1.1x / 0.9x zooms, each mapped back to the image. Four times the work. Defaults
+            to `False`.
         jit_compile: Compile the function with XLA. Defaults to `False`.
 
     Raises:
@@ -147,14 +152,18 @@ class GradientCAM(Explainer):
     """
 
     method = None
+    #: `(activations, gradients) -> weighted activations`, all `(N, h, w, K)` float32.
+    weighting = None
+    #: How the weighted activations become a map; `combine_principal` for Eigen-CAM.
+    combine = staticmethod(methods.combine_sum)
 
-    @staticmethod
-    def cam_function(activations, gradients):
+    @classmethod
+    def cam_function(cls, activations, gradients):
         """Raw `(N, h, w)` map from float32 activations and gradients `(N, h, w, K)`."""
-        raise NotImplementedError
+        return cls.combine(cls.weighting(activations, gradients))
 
     def __init__(self, model, layer=None, *, preprocess=None, counterfactual=False,
-                 jit_compile=False):
+                 eigen_smooth=False, augment=False, jit_compile=False):
         graph = layers.build_gradient_graph(model, layer)
         self.model = model
         self.graph = graph
@@ -164,6 +173,8 @@ class GradientCAM(Explainer):
                       else graph.targets[0].path)
         self.score_source = graph.score_source
         self.counterfactual = bool(counterfactual)
+        self.eigen_smooth = bool(eigen_smooth)
+        self.augment = bool(augment)
         self._preprocess = preprocessing.get(preprocess)
         self.compute = tf.function(
             self._compute, jit_compile=jit_compile, input_signature=[
@@ -174,47 +185,59 @@ class GradientCAM(Explainer):
         return (f"{type(self).__name__}(model={self.model.name!r}, layer={self.layer!r}, "
                 f"score={self.score_source!r})")
 
-    def _compute(self, images, class_index):
+    def _maps(self, images, class_index):
+        """One forward and one backward pass: raw maps, heatmaps and the class scores."""
         x = self._preprocess(images)
-        n_maps = len(self.graph.targets)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             *features, logits, predictions = self.graph.model(x, training=False)
             classes, scores = maps.select_classes(class_index, logits)
         gradients = tape.gradient(scores, features)
+        combine = methods.combine_principal if self.eigen_smooth else self.combine
         size = tf.shape(images)[1:3]
         cams, heatmaps = [], 0.0
         for activation, gradient in zip(features, gradients):
             gradient = tf.cast(gradient, tf.float32)
             if self.counterfactual:
                 gradient = -gradient
-            cam = self.cam_function(tf.cast(activation, tf.float32), gradient)
+            cam = combine(self.weighting(tf.cast(activation, tf.float32), gradient))
             cams.append(cam)
             heatmaps += maps.normalize(maps.upsample(cam, size))
-        heatmaps = heatmaps if n_maps == 1 else maps.normalize(heatmaps / n_maps)
-        return {"heatmaps": heatmaps, "cams": cams[0] if n_maps == 1 else cams,
+        if len(cams) > 1:
+            heatmaps = maps.normalize(heatmaps / len(cams))
+        return cams, heatmaps, classes, scores, predictions
+
+    def _compute(self, images, class_index):
+        cams, heatmaps, classes, scores, predictions = self._maps(images, class_index)
+        if self.augment:
+            heatmaps = augmentation.averaged(
+                lambda views, view_classes: self._maps(views, view_classes)[1],
+                images, classes, heatmaps)
+        return {"heatmaps": heatmaps, "cams": cams[0] if len(cams) == 1 else cams,
                 "class_index": classes, "scores": scores,
                 "predictions": tf.cast(predictions, tf.float32)}
 
 
-def _method(name, cam_function, summary, example_name):
+def _method(name, weighting, summary, example_name, combine=methods.combine_sum):
     doc = (f"{summary}\n\nExample:\n>>> cam = tfg.{example_name}(model)\n"
            ">>> heatmaps = cam(images)  # (N, H, W) in [0, 1]\n\n"
            + inspect.cleandoc(GradientCAM.__doc__).split("\n\n", 2)[2])
     return type(example_name, (GradientCAM,), {
-        "__doc__": doc, "method": name, "cam_function": staticmethod(cam_function),
+        "__doc__": doc, "method": name, "weighting": staticmethod(weighting),
+        "combine": staticmethod(combine),
         "__module__": __name__})
 
 
-GradCAM = _method("gradcam", methods.gradcam, "Grad-CAM (Selvaraju et al., ICCV 2017): "
+GradCAM = _method("gradcam", methods.gradcam_weights, "Grad-CAM (Selvaraju et al., ICCV 2017): "
                   "`ReLU(sum_k w_k A^k)`, `w_k` the spatially averaged gradient.", "GradCAM")
-GradCAMPlusPlus = _method("gradcam++", methods.gradcam_plus_plus, "Grad-CAM++ (Chattopadhay "
+GradCAMPlusPlus = _method("gradcam++", methods.gradcam_plus_plus_weights, "Grad-CAM++ (Chattopadhay "
                           "et al., WACV 2018): higher-order pixel weights.", "GradCAMPlusPlus")
-HiResCAM = _method("hirescam", methods.hirescam, "HiResCAM (Draelos & Carin, 2020): "
+HiResCAM = _method("hirescam", methods.hirescam_weights, "HiResCAM (Draelos & Carin, 2020): "
                    "element-wise gradient x activation.", "HiResCAM")
-XGradCAM = _method("xgradcam", methods.xgradcam, "XGrad-CAM (Fu et al., BMVC 2020): "
+XGradCAM = _method("xgradcam", methods.xgradcam_weights, "XGrad-CAM (Fu et al., BMVC 2020): "
                    "activation-weighted gradients.", "XGradCAM")
-LayerCAM = _method("layercam", methods.layercam, "LayerCAM (Jiang et al., TIP 2021): "
+LayerCAM = _method("layercam", methods.layercam_weights, "LayerCAM (Jiang et al., TIP 2021): "
                    "positive gradients x activation, per pixel.", "LayerCAM")
-EigenCAM = _method("eigencam", methods.eigencam, "Eigen-CAM (Muhammad & Yeasin, 2020): first "
-                   "principal component of the activations; class agnostic.", "EigenCAM")
+EigenCAM = _method("eigencam", methods.eigencam_weights, "Eigen-CAM (Muhammad & Yeasin, 2020): "
+                   "first principal component of the activations; class agnostic.", "EigenCAM",
+                   combine=methods.combine_principal)

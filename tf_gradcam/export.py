@@ -105,6 +105,10 @@ def export_saved_model(explainer, export_dir, *, colormap="jet", alpha=0.4):
             f"{str(export_dir)!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise ValueError(f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}")
+    if getattr(explainer, "method", None) == "guided-gradcam":
+        raise ValueError(
+            "Export serves 2D heatmaps (and their overlays); Guided Grad-CAM returns image-sized "
+            "RGB maps. Export a `GradCAM` instead. Received: explainer=GuidedGradCAM")
     signatures = _Signatures(explainer, colormap, alpha)
     archive = keras.export.ExportArchive()
     archive.track(explainer.model)  # owns every variable the explainer reads

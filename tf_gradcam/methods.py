@@ -1,25 +1,13 @@
 """How gradients and activations become a class activation map: one function per method.
 
-Each function takes the target layer's activations `A` and the class score's gradients
-`dY/dA`, both float32 `(N, h, w, K)`, and returns the raw map `(N, h, w)` for each image
-independently. Everything else (forward pass, tape, resize, normalisation) is shared.
+A method is a *weighting*: from the target layer's activations `A` and the class score's
+gradients `g = dY/dA`, both float32 `(N, h, w, K)`, it returns the weighted activations
+`(N, h, w, K)`. The map is then `ReLU(sum_k ...)` (`combine_sum`) or, with `eigen_smooth`,
+the ReLU of their first principal component (`combine_principal`). Everything else
+(forward pass, tape, resize, normalisation) is shared, and each image is independent.
 """
 
 import tensorflow as tf
-
-
-def gradcam(activations, gradients):
-    """Grad-CAM: `ReLU(sum_k w_k A^k)` with `w_k` the spatial mean of `dY/dA^k`.
-
-    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
-    Localization", ICCV 2017 / IJCV 2019, Eq. 1-2.
-    """
-    weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def _weighted_sum(weights, activations):
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
 
 
 def _safe_divide(numerator, denominator):
@@ -27,8 +15,21 @@ def _safe_divide(numerator, denominator):
     return tf.where(ok, numerator / tf.where(ok, denominator, 1.0), 0.0)
 
 
-def gradcam_plus_plus(activations, gradients):
-    """Grad-CAM++: pixel-wise weights `alpha` from higher-order terms, positive gradients.
+def _spatial_sum(x):
+    return tf.reduce_sum(x, axis=[1, 2], keepdims=True)
+
+
+def gradcam_weights(activations, gradients):
+    """Grad-CAM: `w_k A^k` with `w_k` the spatial mean of `dY/dA^k`.
+
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+    Localization", ICCV 2017 / IJCV 2019, Eq. 1-2.
+    """
+    return tf.reduce_mean(gradients, axis=[1, 2], keepdims=True) * activations
+
+
+def gradcam_plus_plus_weights(activations, gradients):
+    """Grad-CAM++: pixel-wise `alpha` from higher-order terms, positive gradients only.
 
     Chattopadhay et al., "Grad-CAM++: Generalized Gradient-based Visual Explanations for Deep
     Convolutional Networks", WACV 2018, Eq. 19 with the exponential score closed form:
@@ -36,52 +37,61 @@ def gradcam_plus_plus(activations, gradients):
     per-image factor `exp(S)` is left out; it cancels in the normalised heatmap.
     """
     g2 = tf.square(gradients)
-    g3 = g2 * gradients
-    total = tf.reduce_sum(activations, axis=[1, 2], keepdims=True)
-    alpha = _safe_divide(g2, 2.0 * g2 + total * g3)
-    weights = tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=[1, 2], keepdims=True)
-    return _weighted_sum(weights, activations)
+    alpha = _safe_divide(g2, 2.0 * g2 + _spatial_sum(activations) * g2 * gradients)
+    return _spatial_sum(alpha * tf.nn.relu(gradients)) * activations
 
 
-def hirescam(activations, gradients):
-    """HiResCAM: `ReLU(sum_k g^k * A^k)`, element-wise instead of spatially averaged.
+def hirescam_weights(activations, gradients):
+    """HiResCAM: `g^k * A^k` element-wise instead of spatially averaged.
 
     Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of
     convolutional neural networks", arXiv:2011.08891, 2020.
     """
-    return tf.nn.relu(tf.reduce_sum(gradients * activations, axis=-1))
+    return gradients * activations
 
 
-def xgradcam(activations, gradients):
+def xgradcam_weights(activations, gradients):
     """XGrad-CAM: `w_k = sum_ij(g^k_ij A^k_ij) / sum_ij A^k_ij`.
 
     Fu et al., "Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of
     CNNs", BMVC 2020.
     """
-    numerator = tf.reduce_sum(gradients * activations, axis=[1, 2], keepdims=True)
-    weights = _safe_divide(numerator, tf.reduce_sum(activations, axis=[1, 2], keepdims=True))
-    return _weighted_sum(weights, activations)
+    weights = _safe_divide(_spatial_sum(gradients * activations), _spatial_sum(activations))
+    return weights * activations
 
 
-def layercam(activations, gradients):
-    """LayerCAM: `ReLU(sum_k ReLU(g^k) * A^k)`; meaningful on earlier layers too.
+def layercam_weights(activations, gradients):
+    """LayerCAM: `ReLU(g^k) * A^k`, per pixel; meaningful on earlier layers too.
 
     Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for
     Localization", IEEE TIP 2021.
     """
-    return tf.nn.relu(tf.reduce_sum(tf.nn.relu(gradients) * activations, axis=-1))
+    return tf.nn.relu(gradients) * activations
 
 
-def eigencam(activations, gradients):
-    """Eigen-CAM: projection of the activations on their first principal component.
+def eigencam_weights(activations, gradients):
+    """Eigen-CAM: the activations themselves, combined by their first principal component.
 
     Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components",
-    IJCNN 2020. Class agnostic: the gradients are ignored. The component's sign is chosen
-    so that the map correlates positively with the summed activations.
+    IJCNN 2020. Class agnostic: the gradients are ignored.
     """
     del gradients
-    shape = tf.shape(activations)
-    flat = tf.reshape(activations, [shape[0], shape[1] * shape[2], shape[3]])
+    return activations
+
+
+def combine_sum(weighted):
+    """`ReLU(sum_k weighted^k)`: `(N, h, w, K) -> (N, h, w)`."""
+    return tf.nn.relu(tf.reduce_sum(weighted, axis=-1))
+
+
+def combine_principal(weighted):
+    """ReLU of the projection on the first principal component over channels.
+
+    The component's sign is chosen so that the map correlates positively with the channel
+    sum (an SVD sign is arbitrary). `(N, h, w, K) -> (N, h, w)`.
+    """
+    shape = tf.shape(weighted)
+    flat = tf.reshape(weighted, [shape[0], shape[1] * shape[2], shape[3]])
     centred = flat - tf.reduce_mean(flat, axis=1, keepdims=True)
     _, _, v = tf.linalg.svd(centred, full_matrices=False)
     projection = tf.linalg.matvec(flat, v[..., 0])
@@ -89,3 +99,8 @@ def eigencam(activations, gradients):
     sign = tf.sign(tf.reduce_sum(projection * reference, axis=1, keepdims=True))
     projection = projection * tf.where(sign == 0, 1.0, sign)
     return tf.nn.relu(tf.reshape(projection, shape[:3]))
+
+
+def gradcam(activations, gradients):
+    """Grad-CAM map `ReLU(sum_k w_k A^k)`, `(N, h, w)`; see `gradcam_weights`."""
+    return combine_sum(gradcam_weights(activations, gradients))

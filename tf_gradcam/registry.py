@@ -1,11 +1,11 @@
 """The one registry of explanation methods: it feeds the API, the CLI, export and tests."""
 
-from tf_gradcam import core, occlusion, scorecam
+from tf_gradcam import core, guided, occlusion, scorecam
 
 #: Registry name -> explainer class.
 METHODS = {cls.method: cls for cls in (
     core.GradCAM, core.GradCAMPlusPlus, core.HiResCAM, core.XGradCAM, core.LayerCAM,
-    core.EigenCAM, scorecam.ScoreCAM, occlusion.Occlusion)}
+    core.EigenCAM, scorecam.ScoreCAM, guided.GuidedGradCAM, occlusion.Occlusion)}
 
 
 def get(name):

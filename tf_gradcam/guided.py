@@ -1,0 +1,89 @@
+"""Guided backpropagation and Guided Grad-CAM.
+
+Springenberg et al., "Striving for Simplicity: The All Convolutional Net", ICLR workshop 2015
+(guided backpropagation); Selvaraju et al., ICCV 2017, Sec. 3.2 (Guided Grad-CAM = guided
+backpropagation x upsampled Grad-CAM).
+
+Caveat, measured by Adebayo et al. ("Sanity Checks for Saliency Maps", NeurIPS 2018) and by
+`tests/test_guided.py` here: guided backpropagation barely changes when the model's top layers
+are re-initialised at random - it behaves like an edge detector of the *input* - while
+Grad-CAM changes completely. Use the Grad-CAM factor for *where*, not the guided one.
+
+The guided gradient (only positive gradients through positive ReLU inputs) is applied to the
+model's own ReLU / ReLU6 ops while the compiled function is traced, with a gradient override
+scoped to that trace: the user's model and its layers are not modified or copied.
+"""
+
+import tensorflow as tf
+
+from tf_gradcam import core, inputs, maps, methods, targets
+
+_GRADIENT_NAME = "TfGradcamGuidedRelu"
+_GUIDED_OPS = ("Relu", "Relu6")
+_registered = []
+
+
+def _register_guided_gradient():
+    """Register the guided ReLU gradient once, on first use (nothing at import time)."""
+    if _registered:
+        return
+
+    def guided_relu_grad(op, grad):
+        positive_input = tf.cast(op.outputs[0] > 0, grad.dtype)
+        return tf.nn.relu(grad) * positive_input
+
+    try:
+        tf.RegisterGradient(_GRADIENT_NAME)(guided_relu_grad)
+    except KeyError:  # registered already by an earlier import of this module
+        pass
+    _registered.append(True)
+
+
+class GuidedGradCAM(core.GradientCAM):
+    """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map.
+
+    Same constructor and call as `GradCAM`. `explain` returns `heatmaps` of shape
+    `(N, H, W, C)` (min-max scaled per image to [0, 1], so 0 maps to a mid value) and `cams`,
+    the raw Grad-CAM. `guided_backprop(images, class_index)` gives the guided gradients alone.
+    Only ReLU and ReLU6 activations are guided.
+
+    Example:
+    >>> picture = tfg.GuidedGradCAM(model)(image)  # (H, W, 3) in [0, 1], show with imshow
+    """
+
+    method = "guided-gradcam"
+    weighting = staticmethod(methods.gradcam_weights)
+
+    def __init__(self, model, layer=None, **kwargs):
+        _register_guided_gradient()
+        super().__init__(model, layer, **kwargs)
+        self._guided_fn = tf.function(self._guided, input_signature=[
+            tf.TensorSpec((None,) + tuple(self.input_shape), tf.float32),
+            tf.TensorSpec((None,), tf.int32)])
+
+    def _guided(self, images, classes):
+        x = self._preprocess(images)
+        graph = tf.compat.v1.get_default_graph()
+        with graph.gradient_override_map({op: _GRADIENT_NAME for op in _GUIDED_OPS}):
+            _, logits, _ = self.graph.model(x, training=False)
+        _, scores = maps.select_classes(classes, logits)
+        return tf.gradients(scores, x)[0]
+
+    def guided_backprop(self, images, class_index=None):
+        """Guided backpropagation alone: gradients `(N, H, W, C)` of each image's class score
+        with respect to its (preprocessed) pixels. Arguments as in `explain`."""
+        batch, single = inputs.image_batch(images, self.input_shape)
+        classes = targets.class_indices(class_index, int(batch.shape[0]), self.num_classes)
+        guided = self._guided_fn(batch, tf.constant(classes)).numpy()
+        return guided[0] if single else guided
+
+    def _compute(self, images, class_index):
+        result = super()._compute(images, class_index)
+        guided = self._guided(images, result["class_index"])
+        product = guided * result["heatmaps"][..., tf.newaxis]
+        low = tf.reduce_min(product, axis=[1, 2, 3], keepdims=True)
+        high = tf.reduce_max(product, axis=[1, 2, 3], keepdims=True)
+        spread = high - low
+        result["heatmaps"] = tf.where(spread > 0, (product - low) / tf.where(
+            spread > 0, spread, 1.0), tf.zeros_like(product))
+        return result
