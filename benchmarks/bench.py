@@ -145,8 +145,12 @@ def bench_model(name, model, layer, batches, repeats, quick):
             explainers.append((method_name, lambda m=method_name: tfg.METHODS[m](model, layer)))
         explainers.append(("gradcam (jit_compile)", lambda: tfg.GradCAM(model, layer,
                                                                          jit_compile=True)))
+        explainers.append(("guided-gradcam", lambda: tfg.GuidedGradCAM(model, layer)))
+        explainers.append(("gradcam (augment)", lambda: tfg.GradCAM(model, layer, augment=True)))
         # Occlusion on a 224 model costs hundreds of passes per image: batch 1 only there.
         if batch == 1 or model.input_shape[1] <= 100:
+            explainers.append(("scorecam (top_k 64)", lambda: tfg.ScoreCAM(model, layer,
+                                                                            top_k=64)))
             for patch in (16, 32):
                 explainers.append((f"occlusion patch {patch}", lambda p=patch: tfg.Occlusion(
                     model, patch_size=p, batch_size=64)))
@@ -161,7 +165,7 @@ def bench_model(name, model, layer, batches, repeats, quick):
                              "error": f"{type(err).__name__}: {err}"[:200]})
                 continue
             first_call = time.perf_counter() - start
-            reps = 3 if label.startswith("occlusion") else repeats
+            reps = 3 if label.startswith(("occlusion", "scorecam")) else repeats
             method_s, forward_s = interleaved(first, forward, reps)
             if label.startswith("occlusion"):
                 rows.append(occlusion_floor(name, batch, explainer, forward_fn, size,

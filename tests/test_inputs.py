@@ -53,4 +53,6 @@ def test_input_is_not_modified(cam):
 
 def test_image_batch_marks_single_images():
     batch, single = inputs.image_batch(np.zeros((4, 5, 3), np.uint8), (None, None, 3))
-    assert single and batch.shape == (1, 4, 5, 3) and batch.dtype == tf.float32
+    assert single and batch.shape == (1, 4, 5, 3) and batch.dtype == np.float32
+    tensor, _ = inputs.image_batch(tf.zeros((2, 4, 5, 3), tf.uint8), (None, None, 3))
+    assert isinstance(tensor, tf.Tensor) and tensor.dtype == tf.float32

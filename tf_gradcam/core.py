@@ -92,7 +92,7 @@ class Explainer:
                              f"Received: batch_size={batch_size!r}")
         chunks = [self.compute(batch[i:i + batch_size], tf.constant(classes[i:i + batch_size]))
                   for i in range(0, n, batch_size)]
-        result = {key: _concat([c[key] for c in chunks]) for key in chunks[0]}
+        result = {key: _concat([c[key] for c in chunks]) for key in chunks[0]}  # to NumPy
         for key in ("heatmaps", "predictions", "scores"):
             if not np.all(np.isfinite(result[key])):
                 raise FloatingPointError(
@@ -111,6 +111,8 @@ class Explainer:
 def _concat(parts):
     if isinstance(parts[0], (list, tuple)):
         return [_concat(list(p)) for p in zip(*parts)]
+    if len(parts) == 1:
+        return parts[0].numpy()
     return np.concatenate([p.numpy() for p in parts], axis=0)
 
 

@@ -15,8 +15,9 @@ def image_batch(images, input_shape):
         input_shape: The model's `(H, W, C)`; `None` entries accept any size.
 
     Returns:
-        `(batch, single)`: a float32 `tf.Tensor` `(N, H, W, C)` and whether a single image
-        was given (the caller then drops the batch axis of its results).
+        `(batch, single)`: float32 `(N, H, W, C)` (a NumPy array for NumPy input, so no TF
+        op runs before the compiled function; a tensor for tensor input) and whether a single
+        image was given (the caller then drops the batch axis of its results).
 
     Raises:
         TypeError: Non-numeric data (strings, bools, objects, complex).
@@ -53,8 +54,13 @@ def image_batch(images, input_shape):
                 f"but the images' {what} is {got}. Resize them first (e.g. "
                 f"`tf.image.resize(images, {expected[:2]})`) or convert their channels. "
                 f"Received: images.shape={shape}")
-    batch = tf.reshape(tf.cast(images, tf.float32), batch_shape)
-    if not bool(tf.reduce_all(tf.math.is_finite(batch))):
+    if isinstance(images, tf.Tensor):
+        batch = tf.reshape(tf.cast(images, tf.float32), batch_shape)
+        finite = bool(tf.reduce_all(tf.math.is_finite(batch)))
+    else:
+        batch = np.asarray(images, np.float32).reshape(batch_shape)
+        finite = bool(np.isfinite(batch).all())
+    if not finite:
         raise ValueError(
             "Images contain NaN or infinite values; Grad-CAM of such an input is undefined. "
             f"Clean or re-preprocess them. Received: images with non-finite values, "
