@@ -165,6 +165,8 @@ def bench_model(name, model, layer, batches, repeats, quick):
                              "error": f"{type(err).__name__}: {err}"[:200]})
                 continue
             first_call = time.perf_counter() - start
+            for _ in range(2):  # warm-up beyond the first call
+                first()
             reps = 3 if label.startswith(("occlusion", "scorecam")) else repeats
             method_s, forward_s = interleaved(first, forward, reps)
             if label.startswith("occlusion"):

@@ -48,7 +48,7 @@ def test_overlapping_patches_are_averaged():
     np.testing.assert_allclose(exp.heatmaps[0], pixel / pixel.max(), atol=1e-6)
 
 
-def test_fixed_batches_do_not_retrace():
+def test_chunks_never_retrace():
     occ = tfg.Occlusion(region_mean_model(), patch_size=4, batch_size=5, fill=0.0)
     for n in (1, 3, 2):  # 16, 48, 32 occluded copies: never a multiple of 5
         assert occ(np.random.rand(n, 16, 16, 1)).shape == (n, 16, 16)

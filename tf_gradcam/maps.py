@@ -60,26 +60,31 @@ def probabilities(logits, outputs, squashed):
 
 
 def chunked(fn, total, batch_size):
-    """Apply `fn(indices)` to `range(total)` in fixed-size chunks; concatenate the results.
+    """Apply `fn(indices)` to `range(total)` in balanced chunks; concatenate the results.
 
-    Every chunk has exactly `batch_size` indices (the last one wraps around to the start and
-    its extra results are dropped), so a model called inside `fn` always sees the same batch
-    size and a `tf.function` around this never retraces for a smaller last batch.
+    The work is split into `ceil(total / batch_size)` chunks of (nearly) equal size, none
+    larger than `batch_size`, inside one `tf.while_loop`: the model called by `fn` is traced
+    once for any size, and no forward pass is spent on padding (a 197-patch image at batch
+    size 64 runs chunks of 50, 50, 50, 47 instead of four padded chunks of 64).
 
     Args:
-        fn: Maps int32 indices `(batch_size,)` to a float32 tensor `(batch_size,)`.
+        fn: Maps int32 indices `(n,)` to a float32 tensor `(n,)`.
         total: Scalar int32 tensor, the number of items.
-        batch_size: Python int.
+        batch_size: Python int, the largest chunk.
 
     Returns:
         float32 `(total,)`.
     """
     steps = (total + batch_size - 1) // batch_size
+    per_step = (total + tf.maximum(steps, 1) - 1) // tf.maximum(steps, 1)
 
     def body(step, results):
-        indices = tf.range(step * batch_size, (step + 1) * batch_size) % total
+        start = step * per_step
+        indices = tf.range(start, tf.minimum(start + per_step, total))
         return step + 1, results.write(step, fn(indices))
 
-    _, results = tf.while_loop(lambda step, _: step < steps, body,
-                               [tf.constant(0), tf.TensorArray(tf.float32, size=steps)])
-    return results.concat()[:total]
+    _, results = tf.while_loop(
+        lambda step, _: step < steps, body,
+        [tf.constant(0), tf.TensorArray(tf.float32, size=steps, infer_shape=False,
+                                        element_shape=tf.TensorShape([None]))])
+    return tf.reshape(results.concat(), [total])

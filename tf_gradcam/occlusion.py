@@ -45,8 +45,8 @@ def _gaussian_blur(images, sigma):
 class Occlusion(core.Explainer):
     """Occlusion map: the drop of the class score when each image patch is hidden.
 
-    All occluded copies are made in the graph and run through the model in fixed-size
-    batches inside one `tf.function` (a smaller last batch is padded, so it never retraces).
+    All occluded copies are made in the graph and run through the model in balanced chunks
+    of at most `batch_size` inside one `tf.function` (traced once; no padded passes).
 
     Args:
         model: A built `keras.Model` with one image input of fixed size and one

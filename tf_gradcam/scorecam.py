@@ -16,8 +16,8 @@ class ScoreCAM(core.Explainer):
     """Score-CAM: each upsampled, min-max normalised activation map masks the input, and the
     class probability of that masked input becomes the map's weight.
 
-    One forward pass per channel and image, run in fixed-size batches inside the compiled
-    function (a smaller last batch never retraces).
+    One forward pass per channel and image, run in balanced chunks of at most `batch_size`
+    inside the compiled function (traced once; no padded passes).
 
     Args:
         model: As in `GradCAM`. It is never modified.
