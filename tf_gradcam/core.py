@@ -52,6 +52,13 @@ class Explainer:
     #: The explained layer's qualified name (or names).
     layer = None
 
+    def _compile(self, function, jit_compile=False):
+        """`function(images, class_index)` as the one `tf.function` of this explainer: free
+        batch size, so it is traced once for every batch."""
+        return tf.function(function, jit_compile=jit_compile, input_signature=[
+            tf.TensorSpec((None,) + tuple(self.input_shape), tf.float32, name="images"),
+            tf.TensorSpec((None,), tf.int32, name="class_index")])
+
     def compute(self, images, class_index):
         """The compiled computation: float32 images and int32 classes (-1 = top-1) in,
         a dict of tensors out. This is what `explain` runs and what export serves."""
@@ -150,7 +157,7 @@ class GradientCAM(Explainer):
     Raises:
         TypeError: `model` is not a Keras model, or `layer` has the wrong type.
         ValueError: The model is not built or not an image classifier, or `layer` is
-            unknown, not 4D, or does not feed the prediction (the message lists candidates).
+            unknown or not 4D (the message lists the candidates).
     """
 
     method = None
@@ -178,10 +185,7 @@ class GradientCAM(Explainer):
         self.eigen_smooth = bool(eigen_smooth)
         self.augment = bool(augment)
         self._preprocess = preprocessing.get(preprocess)
-        self.compute = tf.function(
-            self._compute, jit_compile=jit_compile, input_signature=[
-                tf.TensorSpec((None,) + tuple(graph.input_shape), tf.float32, name="images"),
-                tf.TensorSpec((None,), tf.int32, name="class_index")])
+        self.compute = self._compile(self._compute, jit_compile)
 
     def __repr__(self):
         return (f"{type(self).__name__}(model={self.model.name!r}, layer={self.layer!r}, "

@@ -57,9 +57,7 @@ class GuidedGradCAM(core.GradientCAM):
     def __init__(self, model, layer=None, **kwargs):
         _register_guided_gradient()
         super().__init__(model, layer, **kwargs)
-        self._guided_fn = tf.function(self._guided, input_signature=[
-            tf.TensorSpec((None,) + tuple(self.input_shape), tf.float32),
-            tf.TensorSpec((None,), tf.int32)])
+        self._guided_fn = self._compile(self._guided)
 
     def _guided(self, images, classes):
         x = self._preprocess(images)

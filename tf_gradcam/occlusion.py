@@ -110,9 +110,7 @@ class Occlusion(core.Explainer):
         self._masks = tf.constant(masks)
         self._coverage = tf.constant(np.maximum(masks.sum(axis=0)[..., 0], 1.0))
         self._preprocess = preprocessing.get(preprocess)
-        self.compute = tf.function(self._compute, input_signature=[
-            tf.TensorSpec((None,) + self.input_shape, tf.float32, name="images"),
-            tf.TensorSpec((None,), tf.int32, name="class_index")])
+        self.compute = self._compile(self._compute)
 
     @property
     def passes_per_image(self):

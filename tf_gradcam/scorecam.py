@@ -56,9 +56,7 @@ class ScoreCAM(core.Explainer):
         self.batch_size = int(batch_size)
         self._squashed = graph.score_source != "model output"
         self._preprocess = preprocessing.get(preprocess)
-        self.compute = tf.function(self._compute, input_signature=[
-            tf.TensorSpec((None,) + tuple(graph.input_shape), tf.float32, name="images"),
-            tf.TensorSpec((None,), tf.int32, name="class_index")])
+        self.compute = self._compile(self._compute)
 
     def _probability(self, x, classes):
         _, logits, outputs = self.graph.model(x, training=False)
