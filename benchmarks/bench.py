@@ -82,40 +82,40 @@ def occlusion_floor(name, batch, explainer, forward_fn, size, method_s):
 
 
 def memory_child(model_name, method, batch):
-    """Run in a child process: peak RSS growth of `method` beyond the forward pass (MiB)."""
+    """Run in a child process: peak RSS (MiB) of `method` alone ("forward" for the floor)."""
     model, layer = {"resnet50": lambda: (keras.applications.ResNet50(weights=None),
                                          "conv5_block3_out")}[model_name]()
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, 224, 224, 3)),
                     tf.float32)
-    forward_fn = tf.function(lambda v: model(v, training=False))
-    for _ in range(3):
-        forward_fn(x).numpy()
-    base = rss_mib()
-    if method == "keras-example":
-        for _ in range(2):
-            for i in range(batch):
-                keras_example_heatmap(x[i:i + 1], model, layer)
+    if method == "forward":
+        forward_fn = tf.function(lambda v: model(v, training=False))
+        run = lambda: forward_fn(x).numpy()  # noqa: E731
+    elif method == "keras-example":
+        run = lambda: [keras_example_heatmap(x[i:i + 1], model, layer)  # noqa: E731
+                       for i in range(batch)]
     else:
         explainer = tfg.METHODS[method](model, layer)
-        for _ in range(3):
-            explainer(x)
-    print(json.dumps({"peak_rss_growth_mib": rss_mib() - base}))
+        run = lambda: explainer(x)  # noqa: E731
+    for _ in range(3):
+        run()
+    print(json.dumps({"peak_rss_mib": rss_mib()}))
 
 
 def memory_rows(batch=16):
+    """Peak RSS of each method minus that of the plain forward pass, in separate processes."""
     import subprocess
     import sys
 
-    rows = []
-    for method in ("gradcam", "keras-example"):
+    peaks = {}
+    for method in ("forward", "gradcam", "keras-example"):
         result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50", method,
                                  str(batch)], capture_output=True, text=True, timeout=1800)
         lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        value = json.loads(lines[-1])["peak_rss_growth_mib"] if lines else result.stderr[-200:]
-        rows.append({"model": "ResNet50 (224, random weights)", "batch": batch,
-                     "method": f"{method} peak RSS growth beyond forward (MiB)",
-                     "memory_mib": value})
-    return rows
+        peaks[method] = json.loads(lines[-1])["peak_rss_mib"] if lines else float("nan")
+    return [{"model": "ResNet50 (224, random weights)", "batch": batch,
+             "method": f"{method} peak RSS beyond the forward pass's (MiB, batch {batch})",
+             "memory_mib": peaks[method] - peaks["forward"]}
+            for method in ("gradcam", "keras-example")]
 
 
 def models():
@@ -238,6 +238,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=str(HERE))
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory rows; merged into the existing results")
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
@@ -247,8 +249,17 @@ def main():
             platform.machine(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "device": (tf.config.list_physical_devices("GPU") or ["CPU"])[0].__repr__()}
+    out = pathlib.Path(args.out)
     rows = []
-    for name, model, layer in models():
+    if args.memory_only:
+        previous = json.loads((out / "results.json").read_text())
+        rows = [r for r in previous["rows"] if "memory_mib" not in r and
+                not r["method"].startswith("peer")]
+        meta = previous["meta"]
+        models_to_run = []
+    else:
+        models_to_run = models()
+    for name, model, layer in models_to_run:
         rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
         print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
     rows += memory_rows()
@@ -259,7 +270,6 @@ def main():
         except ImportError:
             status = "not installed: skipped (never a test dependency)"
         rows.append({"model": "-", "method": f"peer library {peer}", "error": status})
-    out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     (out / "results.md").write_text(markdown(rows, meta))

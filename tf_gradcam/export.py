@@ -110,8 +110,9 @@ def export_saved_model(explainer, export_dir, *, colormap="jet", alpha=0.4):
             "Export serves 2D heatmaps (and their overlays); Guided Grad-CAM returns image-sized "
             "RGB maps. Export a `GradCAM` instead. Received: explainer=GuidedGradCAM")
     signatures = _Signatures(explainer, colormap, alpha)
+    # No `archive.track(model)`: `add_endpoint` tracks the variables the endpoints use, and
+    # tracking the model as well stored every weight twice (37.6 instead of 18.8 MiB).
     archive = keras.export.ExportArchive()
-    archive.track(explainer.model)  # owns every variable the explainer reads
     for name, spec in signatures.specs().items():
         archive.add_endpoint(name, getattr(signatures, name), input_signature=spec)
     archive.write_out(str(export_dir), verbose=False)
