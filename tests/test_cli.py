@@ -119,3 +119,11 @@ def test_read_image_converts_and_resizes(tmp_path):
     cv2.imwrite(str(path), np.full((10, 20), 200, np.uint8))
     image, note = cli.read_image(path, (8, 8))
     assert image.shape == (8, 8, 3) and image.dtype == np.uint8 and "grayscale" in note
+
+
+def test_export_writes_a_servable_saved_model(model_file, tmp_path):
+    result = run_cli("export", model_file, tmp_path / "gradcam" / "1", "--method", "hirescam")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "gradcam" / "1" / "saved_model.pb").is_file()
+    again = run_cli("export", model_file, tmp_path / "gradcam" / "1")
+    assert again.returncode == 2 and "is not empty" in again.stderr
