@@ -5,8 +5,10 @@ alternating with a plain forward pass (`model(x)` in a `tf.function`) on the sam
 every number is a ratio measured under the same load. Writes `results.json` and
 `results.md` next to this file (or `--out`).
 
-    python benchmarks/bench.py                 # ResNet50 (random weights) + small CNN
-    python benchmarks/bench.py --quick         # fewer repeats, no occlusion on ResNet50
+    python benchmarks/bench.py                 # ResNet50 (random weights), demo CNN, and
+                                               # EfficientNet-Lite0 when TF_GRADCAM_IMAGENET_MODEL is set
+    python benchmarks/bench.py --quick         # fewer repeats
+    python benchmarks/bench.py --only agreement   # recompute some rows, keep the rest
 """
 
 import argparse
@@ -25,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tf_gradcam as tfg  # noqa: E402
-from tf_gradcam import synthetic  # noqa: E402
+from tf_gradcam import demo, synthetic  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -122,7 +124,8 @@ def models():
     keras.utils.set_random_seed(0)
     resnet = keras.applications.ResNet50(weights=None)
     entries = [("ResNet50 (224, random weights)", resnet, "conv5_block3_out")]
-    entries.append(("small CNN (64x64)", synthetic.build_model(), "conv3"))
+    # The bundled demo CNN (trained), so that its maps can be compared as well as timed.
+    entries.append(("small CNN (64x64)", keras.saving.load_model(demo.MODEL_PATH), "conv3"))
     path = os.environ.get("TF_GRADCAM_IMAGENET_MODEL")
     if path and pathlib.Path(path).is_file():
         real = keras.saving.load_model(path, compile=False)
@@ -200,10 +203,47 @@ def bench_model(name, model, layer, batches, repeats, quick):
         cam(np.zeros((n,) + size, "float32"))
     rows.append({"model": name, "method": "gradcam trace count, batches 1..64",
                  "traces": cam.compute.experimental_get_tracing_count()})
-    x = np.random.default_rng(1).uniform(0, 255, (4,) + size).astype("float32")
-    ref = cam(x)
-    for label in ("hirescam", "xgradcam", "gradcam++", "layercam"):
-        other = tfg.METHODS[label](model, layer)(x)
+    return rows + agreement_rows(name, model, layer)
+
+
+def agreement_images(size):
+    """Real photos for 224 models when scikit-image is installed, else generated scenes."""
+    try:
+        from skimage import data
+    except ImportError:
+        data = None
+    if data is not None and size[0] > 100:
+        photos = [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
+        return np.stack([cv2_square(p, size[0]) for p in photos]).astype("float32")
+    scenes = synthetic.make_scenes(4, seed=1, both=True).images
+    return np.stack([cv2_square(s, size[0]) for s in scenes]).astype("float32")
+
+
+def cv2_square(image, side):
+    import cv2
+
+    h, w = image.shape[:2]
+    m = min(h, w)
+    crop = image[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def agreement_rows(name, model, layer):
+    """Mean per-image correlation of each method's heatmap with Grad-CAM's (top-1 class)."""
+    preprocess = "efficientnet_lite" if "Lite0" in name else None
+    x = agreement_images(model.input_shape[1:])
+    ref = tfg.GradCAM(model, layer, preprocess=preprocess)(x)
+    rows = []
+    side = model.input_shape[1]
+    for label in ("hirescam", "xgradcam", "gradcam++", "layercam", "eigencam", "scorecam",
+                  "occlusion"):
+        kwargs = {"preprocess": preprocess}
+        if label == "scorecam":
+            kwargs["top_k"] = 64
+        if label == "occlusion":
+            kwargs.update(patch_size=side // 8, stride=side // 16)
+        other = tfg.METHODS[label](model, None if label == "occlusion" else layer,
+                                   **kwargs)(x)
         corr = float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1]
                               for a, b in zip(ref, other)]))
         rows.append({"model": name, "method": f"{label} vs gradcam correlation",
@@ -238,8 +278,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=str(HERE))
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only the memory rows; merged into the existing results")
+    parser.add_argument("--only", choices=("memory", "agreement"),
+                        help="recompute only these rows; merged into the existing results")
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
@@ -251,18 +291,22 @@ def main():
             "device": (tf.config.list_physical_devices("GPU") or ["CPU"])[0].__repr__()}
     out = pathlib.Path(args.out)
     rows = []
-    if args.memory_only:
+    if args.only:
         previous = json.loads((out / "results.json").read_text())
-        rows = [r for r in previous["rows"] if "memory_mib" not in r and
+        key = {"memory": "memory_mib", "agreement": "correlation"}[args.only]
+        rows = [r for r in previous["rows"] if key not in r and
                 not r["method"].startswith("peer")]
         meta = previous["meta"]
-        models_to_run = []
+        if args.only == "agreement":
+            for name, model, layer in models():
+                rows += agreement_rows(name, model, layer)
+        else:
+            rows += memory_rows()
     else:
-        models_to_run = models()
-    for name, model, layer in models_to_run:
-        rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
-        print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
-    rows += memory_rows()
+        for name, model, layer in models():
+            rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
+            print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
+        rows += memory_rows()
     for peer in ("tf_keras_vis", "xplique"):
         try:
             __import__(peer)
