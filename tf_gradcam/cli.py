@@ -146,8 +146,8 @@ def cmd_explain(args):
         per_image = _classes_to_explain(first.predictions, args)
         for rank in range(max(len(c) for c in per_image)):
             classes = [c[min(rank, len(c) - 1)] for c in per_image]
-            exp = first if rank == 0 and args.class_index is None and args.top == 1 else (
-                explainer.explain(batch, classes))
+            # Rank 1 is what `first` explained (the top-1 or the --class class): reuse it.
+            exp = first if rank == 0 else explainer.explain(batch, classes)
             for i, (path, image, note) in enumerate(chunk):
                 c = int(exp.class_index[i])
                 target = out / f"{path.stem}_class{c}_{explainer.method}.png"

@@ -53,7 +53,6 @@ class GradientGraph:
         targets: `LayerInfo` of each explained layer, in the order of the outputs.
         score_source: Human-readable description of the differentiated score.
         input_shape: Image shape the model accepts, without batch (entries may be `None`).
-        input_dtype: The model input's dtype.
         num_classes: Width of the prediction.
         layers: Every layer found, in call order (for listings and error messages).
     """
@@ -62,7 +61,6 @@ class GradientGraph:
     targets: tuple
     score_source: str
     input_shape: tuple
-    input_dtype: str
     num_classes: int
     layers: tuple
 
@@ -347,7 +345,7 @@ def build_gradient_graph(model, layer=None):
         name=f"{model.name}_gradcam")
     return GradientGraph(
         model=sub_model, targets=targets, score_source=source,
-        input_shape=tuple(inputs.shape[1:]), input_dtype=str(inputs.dtype),
+        input_shape=tuple(inputs.shape[1:]),
         num_classes=int(outputs.shape[-1]), layers=infos)
 
 
