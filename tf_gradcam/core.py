@@ -52,6 +52,17 @@ class Explainer:
     #: The explained layer's qualified name (or names).
     layer = None
 
+    def _use_graph(self, model, layer, preprocess):
+        """Build the gradient sub-model for `layer` and set the attributes it determines."""
+        self.model = model
+        self.graph = layers.build_gradient_graph(model, layer)
+        self.input_shape = self.graph.input_shape
+        self.num_classes = self.graph.num_classes
+        self.layer = ([t.path for t in self.graph.targets] if isinstance(layer, (list, tuple))
+                      else self.graph.targets[0].path)
+        self.score_source = self.graph.score_source
+        self._preprocess = preprocessing.get(preprocess)
+
     def _compile(self, function, jit_compile=False):
         """`function(images, class_index)` as the one `tf.function` of this explainer: free
         batch size, so it is traced once for every batch."""
@@ -92,11 +103,7 @@ class Explainer:
         batch, single = inputs.image_batch(images, self.input_shape)
         n = int(batch.shape[0])
         classes = targets.class_indices(class_index, n, self.num_classes)
-        if batch_size is None:
-            batch_size = n
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int or None. "
-                             f"Received: batch_size={batch_size!r}")
+        batch_size = n if batch_size is None else inputs.positive_int("batch_size", batch_size)
         chunks = [self.compute(batch[i:i + batch_size], tf.constant(classes[i:i + batch_size]))
                   for i in range(0, n, batch_size)]
         result = {key: _concat([c[key] for c in chunks]) for key in chunks[0]}  # to NumPy
@@ -173,18 +180,10 @@ class GradientCAM(Explainer):
 
     def __init__(self, model, layer=None, *, preprocess=None, counterfactual=False,
                  eigen_smooth=False, augment=False, jit_compile=False):
-        graph = layers.build_gradient_graph(model, layer)
-        self.model = model
-        self.graph = graph
-        self.input_shape = graph.input_shape
-        self.num_classes = graph.num_classes
-        self.layer = ([t.path for t in graph.targets] if isinstance(layer, (list, tuple))
-                      else graph.targets[0].path)
-        self.score_source = graph.score_source
+        self._use_graph(model, layer, preprocess)
         self.counterfactual = bool(counterfactual)
         self.eigen_smooth = bool(eigen_smooth)
         self.augment = bool(augment)
-        self._preprocess = preprocessing.get(preprocess)
         self.compute = self._compile(self._compute, jit_compile)
 
     def __repr__(self):

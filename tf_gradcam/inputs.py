@@ -1,5 +1,7 @@
 """Check and batch the images given to an explainer."""
 
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
@@ -66,3 +68,10 @@ def image_batch(images, input_shape):
             f"Clean or re-preprocess them. Received: images with non-finite values, "
             f"shape={shape}")
     return batch, single
+
+
+def positive_int(name, value):
+    """Return `value` as an int if it is a positive integer (not a bool); else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return int(value)

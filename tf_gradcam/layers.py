@@ -52,6 +52,7 @@ class GradientGraph:
         model: Functional model `images -> [feature_maps..., class_logits, predictions]`.
         targets: `LayerInfo` of each explained layer, in the order of the outputs.
         score_source: Human-readable description of the differentiated score.
+        squashed: Whether the model's outputs are softmax/sigmoid probabilities.
         input_shape: Image shape the model accepts, without batch (entries may be `None`).
         num_classes: Width of the prediction.
         layers: Every layer found, in call order (for listings and error messages).
@@ -60,6 +61,7 @@ class GradientGraph:
     model: object
     targets: tuple
     score_source: str
+    squashed: bool
     input_shape: tuple
     num_classes: int
     layers: tuple
@@ -137,15 +139,17 @@ def _activation_name(layer):
 
 
 def _logits(output, tracer):
-    """The pre-activation class scores behind `output`, and where they came from."""
+    """The pre-activation class scores behind `output`, where they came from, and whether
+    `output` is their softmax/sigmoid (so probabilities)."""
     op, args, _ = tracer.producers.get(id(output), (None, (), ""))
     activation = _activation_name(op) if op is not None else ""
     if activation not in SQUASHING_ACTIVATIONS:
-        return keras.ops.cast(output, "float32"), "model output"
+        return keras.ops.cast(output, "float32"), "model output", False
     if isinstance(op, keras.layers.Dense):
         logits = _PreActivation(op)(args[0])
-        return logits, f"pre-{activation} logits of Dense layer {op.name!r}"
-    return keras.ops.cast(args[0], "float32"), f"input of the {activation} layer {op.name!r}"
+        return logits, f"pre-{activation} logits of Dense layer {op.name!r}", True
+    return (keras.ops.cast(args[0], "float32"),
+            f"input of the {activation} layer {op.name!r}", True)
 
 
 def _model_input(model):
@@ -339,12 +343,12 @@ def build_gradient_graph(model, layer=None):
     tracer, inputs, outputs = trace_model(
         model, expand=_model_paths([t.path for t in targets] + [output_path]))
     tensors = _tensors_by_path(tracer)
-    logits, source = _logits(outputs, tracer)
+    logits, source, squashed = _logits(outputs, tracer)
     sub_model = keras.Model(
         inputs, [tensors[t.path] for t in targets] + [logits, outputs],
         name=f"{model.name}_gradcam")
     return GradientGraph(
-        model=sub_model, targets=targets, score_source=source,
+        model=sub_model, targets=targets, score_source=source, squashed=squashed,
         input_shape=tuple(inputs.shape[1:]),
         num_classes=int(outputs.shape[-1]), layers=infos)
 
@@ -358,7 +362,7 @@ def build_score_graph(model):
     """
     _, output_path = survey(model)
     tracer, inputs, outputs = trace_model(model, expand=_model_paths([output_path]))
-    logits, source = _logits(outputs, tracer)
+    logits, _, squashed = _logits(outputs, tracer)
     outputs = keras.ops.cast(outputs, "float32")
     sub_model = keras.Model(inputs, [logits, outputs], name=f"{model.name}_scores")
-    return sub_model, source != "model output"
+    return sub_model, squashed

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tf_gradcam import core, layers, maps, preprocessing
+from tf_gradcam import core, inputs, layers, maps, preprocessing
 
 FILLS = ("mean", "blur")
 SCORES = ("probability", "logit")
@@ -92,8 +92,7 @@ class Occlusion(core.Explainer):
         stride = patch_size if stride is None else stride
         for name, value in (("patch_size", patch_size), ("stride", stride),
                             ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+            inputs.positive_int(name, value)
         if patch_size > min(height, width):
             raise ValueError(
                 f"`patch_size` must fit in the {height}x{width} image. "

@@ -5,11 +5,9 @@ Networks", CVPR Workshops 2020 (Algorithm 1). Faster Score-CAM keeps only the `t
 channels of highest spatial variance.
 """
 
-import numbers
-
 import tensorflow as tf
 
-from tf_gradcam import core, layers, maps, preprocessing
+from tf_gradcam import core, inputs, maps
 
 
 class ScoreCAM(core.Explainer):
@@ -42,25 +40,17 @@ class ScoreCAM(core.Explainer):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Score-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
-        for name, value in (("batch_size", batch_size), ("top_k", top_k)):
-            if value is None and name == "top_k":
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        graph = layers.build_gradient_graph(model, layer)
-        self.model, self.graph = model, graph
-        self.input_shape, self.num_classes = graph.input_shape, graph.num_classes
-        self.layer = graph.targets[0].path
-        channels = graph.targets[0].shape[-1]
+        self.batch_size = inputs.positive_int("batch_size", batch_size)
+        if top_k is not None:
+            inputs.positive_int("top_k", top_k)
+        self._use_graph(model, layer, preprocess)
+        channels = self.graph.targets[0].shape[-1]
         self.top_k = None if top_k is None else min(int(top_k), channels)
-        self.batch_size = int(batch_size)
-        self._squashed = graph.score_source != "model output"
-        self._preprocess = preprocessing.get(preprocess)
         self.compute = self._compile(self._compute)
 
     def _probability(self, x, classes):
         _, logits, outputs = self.graph.model(x, training=False)
-        probabilities = maps.probabilities(logits, outputs, self._squashed)
+        probabilities = maps.probabilities(logits, outputs, self.graph.squashed)
         return tf.gather(probabilities, classes, batch_dims=1)
 
     def _compute(self, images, class_index):
