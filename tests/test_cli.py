@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tf_gradcam import cli, synthetic
+from tf_gradcam import files, synthetic
 
 
 def run_cli(*args, cwd=None):
@@ -117,7 +117,7 @@ def test_demo_writes_the_figure(tmp_path):
 def test_read_image_converts_and_resizes(tmp_path):
     path = tmp_path / "g.png"
     cv2.imwrite(str(path), np.full((10, 20), 200, np.uint8))
-    image, note = cli.read_image(path, (8, 8))
+    image, note = files.read_image(path, (8, 8))
     assert image.shape == (8, 8, 3) and image.dtype == np.uint8 and "grayscale" in note
 
 

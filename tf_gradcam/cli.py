@@ -5,42 +5,19 @@ Exit status: 0 when everything was explained, 1 when some files failed, 2 for us
 
 import argparse
 import csv
-import glob
 import json
-import os
 import pathlib
 import sys
 import tempfile
 import time
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from tf_gradcam.files import expand_images, png_bytes, read_image, write_atomic
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
     """A problem with the command line itself (exit status 2)."""
-
-
-def _write_atomic(path, data):
-    """Write bytes to `path` through a temporary file, so no half-written file remains."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _png_bytes(rgb):
-    import cv2
-
-    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError("PNG encoding failed")
-    return buffer.tobytes()
 
 
 def load_model(path):
@@ -53,46 +30,6 @@ def load_model(path):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - any loader failure is a usage error here
         raise UsageError(f"could not load model {path!r}: {type(err).__name__}: {err}") from err
-
-
-def expand_images(specs):
-    """Files, directories (their images, sorted) and glob patterns -> list of paths."""
-    paths = []
-    for spec in specs:
-        path = pathlib.Path(spec)
-        if path.is_dir():
-            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif any(ch in spec for ch in "*?["):
-            paths += sorted(pathlib.Path(p) for p in glob.glob(spec))
-        else:
-            paths.append(path)
-    return paths
-
-
-def read_image(path, size):
-    """Read an image file as uint8 RGB resized to `size`; returns `(image, note)`."""
-    import cv2
-    import numpy as np
-
-    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
-    if data is None:
-        raise ValueError("file not found")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError("not a readable JPEG/PNG/BMP/WebP image")
-    note = ""
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-        note = "converted to 8 bits; "
-    if image.ndim == 2 or image.shape[-1] == 1:
-        image, note = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB), note + "grayscale converted to RGB"
-    elif image.shape[-1] == 4:
-        image, note = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB), note + "alpha channel dropped"
-    else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if size and image.shape[:2] != tuple(size):
-        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return image, note
 
 
 def _classes_to_explain(predictions, args):
@@ -158,7 +95,7 @@ def cmd_explain(args):
                 else:
                     picture = visualize.overlay(image, exp.heatmaps[i], args.alpha,
                                                 args.colormap)
-                _write_atomic(target, _png_bytes(picture))
+                write_atomic(target, png_bytes(picture))
                 heat = exp.heatmaps[i] if exp.heatmaps[i].ndim == 2 else exp.heatmaps[i].mean(-1)
                 rows.append({
                     "image": str(path), "class_index": c,
@@ -177,7 +114,7 @@ def cmd_explain(args):
         print(file=sys.stderr)
     summary = out / ("summary.json" if args.json else "summary.csv")
     if args.json:
-        _write_atomic(summary, json.dumps(rows, indent=1).encode())
+        write_atomic(summary, json.dumps(rows, indent=1).encode())
     else:
         fields = ["image", "class_index", "class_name", "score", "probability", "rank", "layer",
                   "method", "heatmap_mean", "heatmap_peak_yx", "overlay", "note", "error"]
@@ -186,7 +123,7 @@ def cmd_explain(args):
             writer.writeheader()
             writer.writerows(rows)
             handle.seek(0)
-            _write_atomic(summary, handle.read().encode())
+            write_atomic(summary, handle.read().encode())
     explained = len({r["image"] for r in rows if "error" not in r})
     print(f"explained {explained} image(s), {failures} failed; summary: {summary}")
     return EXIT_SOME_FAILED if failures else EXIT_OK

@@ -5,15 +5,13 @@ import time
 
 import numpy as np
 
-from tf_gradcam import synthetic
+from tf_gradcam import files, synthetic
 
 MODEL_PATH = pathlib.Path(__file__).with_name("assets") / "shapes_cnn.keras"
 
 
 def _save_png(path, rgb):
-    from tf_gradcam.cli import _png_bytes, _write_atomic
-
-    _write_atomic(path, _png_bytes(rgb))
+    files.write_atomic(path, files.png_bytes(rgb))
     return path
 
 
