@@ -1,19 +1,49 @@
-"""`tf-gradcam`: the command line (demo, explain, layers, export).
+"""`tf-gradcam`: the command line (demo, explain, layers, export). See docs/cli.md.
 
-Exit status: 0 when everything was explained, 1 when some files failed, 2 for usage errors.
+`explain` streams: images are decoded ahead on a small thread pool (a bounded number of
+batches), explained batch by batch, and each batch's overlays and summary rows are written
+before the next rows are; `summary.csv` / `summary.jsonl` grow and are flushed after every batch,
+so memory does not grow with the number of images and a stopped run keeps a valid summary of
+everything it finished (`--resume` continues from it).
+
+Exit status: 0 when everything was explained, 1 when some files failed, 2 for usage errors,
+130 when the run was interrupted (Ctrl-C or SIGTERM; the summary lists what was finished).
+
+Only the standard library is imported at module level: TensorFlow is imported in `main()`,
+after its start-up logging has been quietened (unless the user set `TF_CPP_MIN_LOG_LEVEL`).
 """
 
 import argparse
+import collections
+import contextlib
 import csv
 import json
+import os
 import pathlib
+import re
+import signal
 import sys
 import tempfile
+import threading
 import time
+import typing
 
-from tf_gradcam.files import expand_images, png_bytes, read_image, write_atomic
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE = (
+    "summary.csv", "summary.jsonl", "summary.json", "run.json")
+#: `run.json` keys that must match for `--resume` (they change what a row means).
+RUN_SETTINGS = ("model", "method", "layer", "class_index", "top", "size", "preprocess",
+                "alpha", "colormap")
+#: Batches decoded ahead of the model (bounded memory: this many + 1 batches in flight).
+PREFETCH_BATCHES = 2
+_OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
+# TensorFlow / absl C++ start-up lines on stderr (TF 2.21 prints them before its log level
+# applies): INFO/WARNING lines, the CPU-instructions note and the "no CUDA driver" error.
+_TF_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]"
+    r"|E\d{4} .*(cuInit|cuda drivers|CUDA driver)"
+    r"|To enable the following instructions:)")
 
 
 class UsageError(Exception):
@@ -25,30 +55,431 @@ def load_model(path):
     import keras
 
     if not pathlib.Path(path).is_file():
-        raise UsageError(f"model file {path!r} does not exist")
+        raise UsageError(f"model file {path!r} does not exist; pass --model a .keras file")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - any loader failure is a usage error here
         raise UsageError(f"could not load model {path!r}: {type(err).__name__}: {err}") from err
 
 
-def _classes_to_explain(predictions, args):
+# --------------------------------------------------------------------------- explain: pieces
+
+class _Input(typing.NamedTuple):
+    path: pathlib.Path  # as found (relative paths stay relative: the summary shows them so)
+    key: str  # absolute path: what --resume matches on
+    base: pathlib.PurePosixPath  # unique overlay stem below --out (mirrors sub-folders)
+
+
+def _explain_batch(explainer, batch, args):
+    """Explain one batch: per image, a list of `records.Explained`, best rank first.
+
+    The one place that decides how classes are chosen: rank 1 is the top-1 class (or `--class`)
+    and is computed once; ranks 2..K (`--top K`) are explained with explicit classes.
+    """
     import numpy as np
 
-    if args.class_index is not None:
-        return [[args.class_index]] * len(predictions)
-    return [list(np.argsort(-p)[:args.top]) for p in predictions]
+    from tf_gradcam import records
 
+    first = explainer.explain(batch, args.class_index)
+    per_image = [records.explained(first, i) for i in range(len(batch))]
+    if args.class_index is None and args.top > 1:
+        order = np.argsort(-np.asarray(first.predictions), axis=1, kind="stable")
+        for rank in range(1, min(args.top, order.shape[1])):
+            exp = explainer.explain(batch, order[:, rank])
+            for i, items in enumerate(per_image):
+                items += records.explained(exp, i, first_rank=rank + 1)
+    return per_image
+
+
+def _ranks_per_image(args, num_classes):
+    return 1 if args.class_index is not None else min(args.top, num_classes)
+
+
+def _read(path, size):
+    """Decode one input; never raises: `(image or None, note, error)`."""
+    from tf_gradcam import files
+
+    try:
+        image, note = files.read_image(path, size)
+        return image, note, ""
+    except ValueError as err:
+        return None, "", str(err)
+    except Exception as err:  # noqa: BLE001 - one bad file is a reported line, never an abort
+        return None, "", f"{type(err).__name__}: {err}"
+
+
+def _batches(inputs, size, batch_size, pool):
+    """Yield `(inputs, decoded)` batch by batch, decoding up to `PREFETCH_BATCHES` ahead."""
+    chunks = (inputs[i:i + batch_size] for i in range(0, len(inputs), batch_size))
+    pending = collections.deque()
+
+    def submit():
+        chunk = next(chunks, None)
+        if chunk is not None:
+            pending.append((chunk, [pool.submit(_read, item.path, size) for item in chunk]))
+
+    for _ in range(PREFETCH_BATCHES + 1):
+        submit()
+    try:
+        while pending:
+            chunk, futures = pending.popleft()
+            submit()
+            yield chunk, [future.result() for future in futures]
+    finally:  # stopped early: drop what was decoded ahead
+        for _, futures in pending:
+            for future in futures:
+                future.cancel()
+
+
+def _write_outputs(item, image, note, explained, out, explainer, args, labels):
+    """Write one image's overlays and return its summary rows (a failure row on error)."""
+    from tf_gradcam import files, records, visualize
+
+    rows = []
+    try:
+        for one in explained:
+            target = out / f"{item.base}_class{one.class_index}_{explainer.method}.png"
+            if one.heatmap.ndim == 3:  # Guided Grad-CAM: an image-sized RGB map
+                picture = visualize.to_uint8_rgb(one.heatmap)
+            else:
+                picture = visualize.overlay(image, one.heatmap, args.alpha, args.colormap)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            files.write_atomic(target, files.png_bytes(picture))
+            rows.append(records.row(item.path, one, layer=explainer.layer,
+                                    method=explainer.method, overlay=target, note=note,
+                                    labels=labels))
+    except Exception as err:  # noqa: BLE001 - e.g. a full disk: reported for this image
+        return [records.failure_row(item.path, f"could not write the overlay: "
+                                               f"{type(err).__name__}: {err}", note)]
+    return rows
+
+
+def _plan_bases(pairs, reserved):
+    """Unique overlay stems: the input's place below its folder, `-2`, `-3`... on clashes.
+
+    Clashes are found case-insensitively (macOS and Windows folders are). `reserved` maps the
+    stems an earlier run (`--resume`) used to their image: that image keeps its stem, no other
+    image gets it.
+    """
+    used, bases = set(reserved), []
+    for path, relative in pairs:
+        stem = relative.with_suffix("") if relative.suffix else relative
+        candidate, n = stem, 1
+        key = os.path.abspath(path)
+        while str(candidate).casefold() in used and reserved.get(
+                str(candidate).casefold()) != key:
+            n += 1
+            candidate = stem.with_name(f"{stem.name}-{n}")
+        used.add(str(candidate).casefold())
+        bases.append(candidate)
+    return bases
+
+
+def _inside(path, folder):
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _say(message, bar=None):
+    if bar is not None:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+class _StopSignal:
+    """Ctrl-C / SIGTERM: the first asks the run to stop after the current batch, the second
+    aborts at once (KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.received = None
+        self.bar = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        _say(f"{self.received}: stopping after the current batch (send it again to abort now)",
+             self.bar)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class _Summary:
+    """`summary.csv` and `summary.jsonl` in an output folder, appended and flushed per batch."""
+
+    def __init__(self, out, fresh):
+        from tf_gradcam import records
+
+        self._records = records
+        self.csv_path, self.jsonl_path = out / SUMMARY_CSV, out / SUMMARY_JSONL
+        mode = "w" if fresh else "a"
+        self._csv = open(self.csv_path, mode, newline="", encoding="utf-8")  # noqa: SIM115
+        self._jsonl = open(self.jsonl_path, mode, encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._csv, lineterminator="\n")
+        if fresh:
+            self._writer.writerow(records.FIELDS)
+            self._flush()
+
+    def append(self, rows):
+        self._writer.writerows(self._records.csv_values(r) for r in rows)
+        self._jsonl.write("".join(json.dumps(self._records.json_safe(r)) + "\n" for r in rows))
+        self._flush()
+
+    def _flush(self):
+        for handle in (self._csv, self._jsonl):
+            handle.flush()
+
+    def close(self):
+        for handle in (self._csv, self._jsonl):
+            handle.close()
+
+    def write_json_array(self, path):
+        """The JSON Lines as one JSON array, streamed to `path` and swapped in atomically."""
+        from tf_gradcam import files
+
+        with files.open_atomic(path, "w") as target, open(self.jsonl_path,
+                                                             encoding="utf-8") as lines:
+            target.write("[")
+            for n, line in enumerate(lines):
+                target.write(("\n" if n == 0 else ",\n") + line.rstrip("\n"))
+            target.write("\n]\n")
+
+
+def _read_jsonl(path):
+    """Complete rows of a JSON Lines summary (a torn last line, from a hard kill, is dropped)."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                return
+            try:
+                yield line, json.loads(line)
+            except json.JSONDecodeError:
+                return
+
+
+def _read_csv(path):
+    """Complete rows of a CSV summary (lists of cells); a torn last record is dropped."""
+    from tf_gradcam import records
+
+    if not path.is_file():
+        return
+    with open(path, "rb") as raw:
+        raw.seek(0, os.SEEK_END)
+        ends_complete = raw.tell() == 0 or (raw.seek(-1, os.SEEK_END), raw.read(1))[1] == b"\n"
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header != list(records.FIELDS):
+            raise UsageError(
+                f"{path} does not have the columns of a tf-gradcam summary; expected "
+                f"{','.join(records.FIELDS)}. Pass --overwrite or a new --out folder. "
+                f"Received: header={header}")
+        previous = None
+        for cells in reader:
+            if len(cells) != len(records.FIELDS):
+                return  # a torn record: nothing after it is trusted
+            if previous is not None:
+                yield previous
+            previous = cells
+        if previous is not None and ends_complete:
+            yield previous
+
+
+class _Done(typing.NamedTuple):
+    keys: set  # absolute paths of images finished in an earlier run
+    reserved: dict  # overlay stem (casefolded) -> absolute path of the image that used it
+    explained: int
+    failed: int
+
+
+def _resume(out, run, ranks):
+    """Repair the summaries of an earlier run and return what it finished.
+
+    An image counts as finished when both files hold all its rows (`ranks` of them) or its
+    failure row; rows of unfinished images (a hard kill mid-batch) and torn last lines are
+    removed by rewriting the files, so the resumed run appends without duplicates.
+    """
+    from tf_gradcam import files, records
+
+    def tally(images):
+        counts = collections.Counter()
+        failed = set()
+        for image, error in images:
+            counts[image] += 1
+            if error:
+                failed.add(image)
+        return {image for image, n in counts.items() if image in failed or n >= ranks}, failed
+
+    csv_path, jsonl_path = out / SUMMARY_CSV, out / SUMMARY_JSONL
+    done_jsonl, failed = tally((r["image"], r["error"]) for _, r in _read_jsonl(jsonl_path))
+    fields = list(records.FIELDS)
+    i_image, i_error = fields.index("image"), fields.index("error")
+    done_csv, _ = tally((c[i_image], c[i_error]) for c in _read_csv(csv_path))
+    finished = done_jsonl & done_csv
+    cwd = run.get("cwd", os.getcwd())
+
+    def key(image):
+        return os.path.normpath(os.path.join(cwd, image))
+
+    reserved, rows_kept, rows_total = {}, 0, 0
+    with files.open_atomic(jsonl_path, "w") as target:
+        for line, row in _read_jsonl(jsonl_path):
+            rows_total += 1
+            if row["image"] in finished:
+                rows_kept += 1
+                target.write(line)
+                if row["overlay"]:
+                    overlay = os.path.relpath(key(row["overlay"]), os.path.abspath(out))
+                    stem = _OVERLAY_NAME.sub("", pathlib.Path(overlay).as_posix())
+                    reserved[stem.casefold()] = key(row["image"])
+    with files.open_atomic(csv_path, "w", newline="") as target:
+        writer = csv.writer(target, lineterminator="\n")
+        writer.writerow(records.FIELDS)
+        writer.writerows(c for c in _read_csv(csv_path) if c[i_image] in finished)
+    keys = {key(image) for image in finished}
+    return _Done(keys, reserved, len(finished - failed), len(finished & failed)), \
+        rows_total - rows_kept
+
+
+def _visible_entries(folder):
+    return [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+
+
+def _remove_run(out):
+    """Delete an earlier run in `out`: the overlays its summary lists, its summaries, run.json."""
+    removed, folders = 0, set()
+    for _, row in _read_jsonl(out / SUMMARY_JSONL):
+        overlay = pathlib.Path(row.get("overlay") or "")
+        if row.get("overlay") and _inside(overlay.resolve(), out.resolve()):
+            overlay.unlink(missing_ok=True)
+            removed += 1
+            folders.update(p for p in overlay.resolve().parents if _inside(p, out.resolve()))
+    for folder in sorted(folders, key=lambda p: -len(p.parts)):  # sub-folders it made
+        if folder != out.resolve() and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    for name in (SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE):
+        (out / name).unlink(missing_ok=True)
+    return removed
+
+
+def _open_out(out, args):
+    """Check `--out` before any work: a new or empty folder, or an earlier run to resume or
+    replace. Returns the earlier run's settings (`{}` for a new run)."""
+    previous = out / RUN_FILE
+    has_run = previous.is_file() or (out / SUMMARY_CSV).is_file() or (
+        out / SUMMARY_JSONL).is_file()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder (it is created if missing). "
+                         f"Received: --out={out}")
+    if has_run and not (args.resume or args.overwrite):
+        raise UsageError(
+            f"output folder {out} already holds the results of a run ({RUN_FILE}, "
+            f"{SUMMARY_CSV}); writing into it would mix two runs. Pass --resume to continue "
+            f"that run (images already in its summary are skipped), --overwrite to delete its "
+            f"overlays and summaries first, or a new --out folder. Received: --out={out}")
+    if not has_run and _visible_entries(out) and not args.overwrite:
+        raise UsageError(
+            f"output folder {out} is not empty and holds no tf-gradcam run; pass a new or empty "
+            f"--out folder (it is created if missing), or --overwrite to write into it anyway "
+            f"(files named like an overlay are replaced). Received: --out={out}")
+    if has_run and args.overwrite:
+        removed = _remove_run(out)
+        _say(f"--overwrite: removed the earlier run in {out} ({removed} overlay(s))")
+        return {}
+    if has_run and args.resume:
+        if not previous.is_file():
+            raise UsageError(f"{out} has a summary but no {RUN_FILE}, so the options of that "
+                             f"run are unknown; pass --overwrite or a new --out folder")
+        try:
+            return json.loads(previous.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise UsageError(f"could not read {previous} ({err}); pass --overwrite or a new "
+                             f"--out folder") from err
+    return {}
+
+
+def _settings(args, size):
+    return {"model": str(pathlib.Path(args.model).resolve()), "method": args.method,
+            "layer": args.layer, "class_index": args.class_index,
+            "top": None if args.class_index is not None else args.top, "size": list(size),
+            "preprocess": args.preprocess, "alpha": args.alpha, "colormap": args.colormap}
+
+
+def _check_same_settings(previous, settings, out):
+    changed = [f"--{k.replace('_index', '')}: {previous.get(k)!r} then, {settings[k]!r} now"
+               for k in RUN_SETTINGS if previous.get(k) != settings[k]]
+    if changed:
+        raise UsageError(
+            f"--resume: the run in {out} was made with other options ({'; '.join(changed)}); "
+            f"its rows would not match. Resume with the same options, or pass --overwrite or "
+            f"a new --out folder.")
+
+
+def _make_bar(total, initial=0):
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        return None
+    return tqdm(total=total, initial=initial, unit="image", file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+# --------------------------------------------------------------------------- commands
 
 def cmd_explain(args):
+    """`tf-gradcam explain`: stream images through the explainer into overlays + summary."""
+    import concurrent.futures
+
+    import cv2
     import numpy as np
 
-    from tf_gradcam import registry, visualize
+    from tf_gradcam import files, records, registry
+
+    # Errors only: corrupt files are reported per file, not as OpenCV warnings.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    out = pathlib.Path(args.out)
+    previous = _open_out(out, args)  # refuse to mix runs before loading anything
+    found = files.expand_inputs(args.images, recursive=args.recursive)
+    out_resolved, seen, pairs, skipped_inside = out.resolve(), set(), [], 0
+    for path, relative in found:
+        key = os.path.abspath(path)
+        if key in seen:
+            continue  # the same file named twice (a folder and a glob)
+        seen.add(key)
+        if _inside(path.resolve(), out_resolved):
+            skipped_inside += 1  # e.g. overlays of an earlier run: never inputs (or targets)
+            continue
+        pairs.append((path, relative))
+    if skipped_inside:
+        _say(f"note: skipped {skipped_inside} file(s) inside the output folder {out}")
+    if not pairs:
+        hint = " (add --recursive to look in sub-folders)" if not args.recursive else ""
+        raise UsageError(f"no image files ({', '.join(files.IMAGE_SUFFIXES)}) found in "
+                         f"{' '.join(map(str, args.images))}{hint}")
 
     model = load_model(args.model)
     labels = None
     if args.labels:
-        labels = pathlib.Path(args.labels).read_text().splitlines()
+        try:
+            labels = pathlib.Path(args.labels).read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise UsageError(f"could not read --labels {args.labels}: {err}") from err
     size = tuple(args.size) if args.size else tuple(model.input_shape[1:3])
     if None in size:
         raise UsageError("the model takes any image size: pass --size H W")
@@ -58,75 +489,97 @@ def cmd_explain(args):
         raise UsageError(str(err)) from err
     if args.class_index is not None and not 0 <= args.class_index < explainer.num_classes:
         raise UsageError(f"--class {args.class_index} is out of range: the model predicts "
-                         f"{explainer.num_classes} classes")
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = expand_images(args.images)
-    if not paths:
-        raise UsageError("no image files found in " + " ".join(args.images))
-    inputs = {p.resolve() for p in paths}
-    rows, failures = [], 0
-    loaded = []
-    for path in paths:
-        try:
-            image, note = read_image(path, size)
-            loaded.append((path, image, note))
-        except ValueError as err:
-            failures += 1
-            print(f"error: {path}: {err}", file=sys.stderr)
-            rows.append({"image": str(path), "error": str(err)})
-    show_progress = len(loaded) > 8 and sys.stderr.isatty()
-    for start in range(0, len(loaded), args.batch_size):
-        chunk = loaded[start:start + args.batch_size]
-        batch = np.stack([image for _, image, _ in chunk])
-        first = explainer.explain(batch, args.class_index)
-        per_image = _classes_to_explain(first.predictions, args)
-        for rank in range(max(len(c) for c in per_image)):
-            classes = [c[min(rank, len(c) - 1)] for c in per_image]
-            # Rank 1 is what `first` explained (the top-1 or the --class class): reuse it.
-            exp = first if rank == 0 else explainer.explain(batch, classes)
-            for i, (path, image, note) in enumerate(chunk):
-                c = int(exp.class_index[i])
-                target = out / f"{path.stem}_class{c}_{explainer.method}.png"
-                if target.resolve() in inputs:
-                    raise UsageError(f"refusing to overwrite input image {target}")
-                if exp.heatmaps[i].ndim == 3:  # Guided Grad-CAM: an image-sized RGB map
-                    picture = visualize.to_uint8_rgb(exp.heatmaps[i])
-                else:
-                    picture = visualize.overlay(image, exp.heatmaps[i], args.alpha,
-                                                args.colormap)
-                write_atomic(target, png_bytes(picture))
-                heat = exp.heatmaps[i] if exp.heatmaps[i].ndim == 2 else exp.heatmaps[i].mean(-1)
-                rows.append({
-                    "image": str(path), "class_index": c,
-                    "class_name": labels[c] if labels and c < len(labels) else "",
-                    "score": float(exp.scores[i]),
-                    "probability": float(exp.predictions[i][c]), "rank": rank + 1,
-                    "layer": str(exp.layer), "method": explainer.method,
-                    "heatmap_mean": float(heat.mean()),
-                    "heatmap_peak_yx": [int(v) for v in np.unravel_index(heat.argmax(),
-                                                                          heat.shape)],
-                    "overlay": str(target), "note": note})
-        if show_progress:
-            done = min(start + args.batch_size, len(loaded))
-            print(f"\r{done}/{len(loaded)} images", end="", file=sys.stderr, flush=True)
-    if show_progress:
-        print(file=sys.stderr)
-    summary = out / ("summary.json" if args.json else "summary.csv")
-    if args.json:
-        write_atomic(summary, json.dumps(rows, indent=1).encode())
+                         f"{explainer.num_classes} classes (0 to {explainer.num_classes - 1})")
+    if labels is not None and len(labels) < explainer.num_classes:
+        _say(f"note: --labels has {len(labels)} names for {explainer.num_classes} classes; "
+             "the others get an empty class_name")
+
+    settings = _settings(args, size)
+    ranks = _ranks_per_image(args, explainer.num_classes)
+    if previous:
+        _check_same_settings(previous, settings, out)
+        done, dropped = _resume(out, previous, ranks)
+        if dropped:
+            _say(f"--resume: dropped {dropped} row(s) of images the earlier run did not finish")
     else:
-        fields = ["image", "class_index", "class_name", "score", "probability", "rank", "layer",
-                  "method", "heatmap_mean", "heatmap_peak_yx", "overlay", "note", "error"]
-        with tempfile.SpooledTemporaryFile(mode="w+", newline="") as handle:
-            writer = csv.DictWriter(handle, fields)
-            writer.writeheader()
-            writer.writerows(rows)
-            handle.seek(0)
-            write_atomic(summary, handle.read().encode())
-    explained = len({r["image"] for r in rows if "error" not in r})
-    print(f"explained {explained} image(s), {failures} failed; summary: {summary}")
-    return EXIT_SOME_FAILED if failures else EXIT_OK
+        done = _Done(set(), {}, 0, 0)
+        out.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(out / RUN_FILE, json.dumps(
+            {**settings, "cwd": os.getcwd(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "tool": "tf-gradcam explain"}, indent=1).encode())
+    bases = _plan_bases(pairs, done.reserved)
+    todo = [_Input(path, os.path.abspath(path), base)
+            for (path, _), base in zip(pairs, bases) if os.path.abspath(path) not in done.keys]
+    if previous:
+        _say(f"--resume: {len(pairs) - len(todo)} image(s) already done in {out}, "
+             f"{len(todo)} to go")
+
+    summary = _Summary(out, fresh=not previous)
+    explained = failed = 0
+    workers = args.workers or min(8, os.cpu_count() or 1)
+    bar = _make_bar(len(todo))
+    try:
+        with _StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            stop.bar = bar
+            writing = collections.deque()  # (futures of one batch's images), oldest first
+
+            def finish_oldest():
+                nonlocal explained, failed
+                rows = [row for future in writing.popleft() for row in future.result()]
+                summary.append(rows)
+                for row in rows:
+                    if row["error"]:
+                        failed += 1
+                        _say(f"error: {row['image']}: {row['error']}", bar)
+                explained += len({r["image"] for r in rows if not r["error"]})
+                if bar is not None:
+                    bar.update(len({r["image"] for r in rows}))
+
+            for chunk, decoded in _batches(todo, size, args.batch_size, pool):
+                futures, good = [], [i for i, d in enumerate(decoded) if d[0] is not None]
+                per_image = {}
+                if good:
+                    batch = np.stack([decoded[i][0] for i in good])
+                    try:
+                        for i, items in zip(good, _explain_batch(explainer, batch, args)):
+                            per_image[i] = items
+                    except Exception as err:  # noqa: BLE001 - this batch fails, the run goes on
+                        error = f"the model failed on this batch: {type(err).__name__}: {err}"
+                        per_image = {i: error for i in good}
+                for i, (item, (image, note, error)) in enumerate(zip(chunk, decoded)):
+                    if isinstance(per_image.get(i), str):
+                        error = per_image[i]
+                    if error:
+                        row = [records.failure_row(item.path, error, note)]
+                        futures.append(pool.submit(lambda r=row: r))
+                    else:
+                        futures.append(pool.submit(_write_outputs, item, image, note,
+                                                   per_image[i], out, explainer, args, labels))
+                writing.append(futures)
+                while len(writing) > 1:  # keep one batch writing while the next is explained
+                    finish_oldest()
+                if stop.received:
+                    break
+            while writing:
+                finish_oldest()
+    finally:
+        summary.close()
+        if bar is not None:
+            bar.close()
+    if args.json:
+        summary.write_json_array(out / SUMMARY_JSON)
+    explained_total, failed_total = done.explained + explained, done.failed + failed
+    where = out / (SUMMARY_JSON if args.json else SUMMARY_CSV)
+    if stop.received:
+        left = len(todo) - explained - failed
+        print(f"interrupted ({stop.received}): explained {explained} image(s) in this run, "
+              f"{failed} failed, {left} not started; summary: {where}. Continue with the same "
+              f"command plus --resume.")
+        return EXIT_INTERRUPTED
+    print(f"explained {explained_total} image(s), {failed_total} failed"
+          + (f" ({explained} explained in this run)" if previous else "")
+          + f"; summary: {where}")
+    return EXIT_SOME_FAILED if failed_total else EXIT_OK
 
 
 def cmd_layers(args):
@@ -172,9 +625,71 @@ def cmd_export(args):
     return EXIT_OK
 
 
-def build_parser():
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_model_options(command):
+    """Options every command that builds an explainer shares."""
     from tf_gradcam import preprocessing, registry
 
+    command.add_argument("--layer", default=None, help="layer name (default: automatic)")
+    command.add_argument("--method", default="gradcam", choices=sorted(registry.METHODS),
+                         help="explanation method (default: gradcam)")
+    command.add_argument("--preprocess", default="none",
+                         help=f"one of {sorted(preprocessing.PREPROCESSORS)} or scale:A,B "
+                              "(default: none)")
+    command.add_argument("--alpha", type=float, default=0.4,
+                         help="heatmap weight in the overlay, 0-1 (default: 0.4)")
+    command.add_argument("--colormap", default="jet", help="matplotlib colormap (default: jet)")
+
+
+def _add_explain(sub):
+    ex = sub.add_parser(
+        "explain", help="write heatmap overlays and a summary for images",
+        description="Explain image files with a .keras model: one overlay PNG per image and "
+                    "class, and summary.csv / summary.jsonl (one row per image and class, "
+                    "appended after every batch). Exit status: 0 all explained, 1 some files "
+                    "failed, 2 usage error, 130 interrupted (resume with --resume).")
+    ex.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    ex.add_argument("--model", required=True, help="a .keras model file (loaded in safe mode)")
+    which = ex.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="class_index", type=int, default=None,
+                       help="explain this class index on every image")
+    which.add_argument("--top", type=_positive_int, default=1,
+                       help="explain each image's top K classes (default: 1)")
+    ex.add_argument("--size", type=_positive_int, nargs=2, metavar=("H", "W"),
+                    help="resize inputs to H W (default: the model's input size)")
+    ex.add_argument("--out", default="gradcam_out",
+                    help="output folder: new or empty, or an earlier run with --resume / "
+                         "--overwrite (default: gradcam_out)")
+    ex.add_argument("--labels", help="text file, line i = name of class i")
+    ex.add_argument("--recursive", "-r", action="store_true",
+                    help="also look for images in sub-folders of the given folders")
+    again = ex.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out: skip images already in its summary")
+    again.add_argument("--overwrite", action="store_true",
+                       help="delete the run in --out (its overlays and summaries) first")
+    ex.add_argument("--batch-size", type=_positive_int, default=16,
+                    help="images per model call (default: 16)")
+    ex.add_argument("--workers", type=_positive_int, default=None,
+                    help="threads decoding and writing images (default: CPU count, at most 8)")
+    ex.add_argument("--json", action="store_true",
+                    help="also write summary.json, one JSON array, at the end")
+    _add_model_options(ex)
+    ex.set_defaults(func=cmd_explain)
+    return ex
+
+
+def build_parser():
+    """The `tf-gradcam` argument parser; each command is added by one `sub.add_parser` block."""
     parser = argparse.ArgumentParser(prog="tf-gradcam", description="Grad-CAM for Keras models.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="explain a built-in scene with a built-in model")
@@ -186,35 +701,54 @@ def build_parser():
     export = sub.add_parser("export", help="write a SavedModel for TF Serving")
     export.add_argument("model", help="a .keras model file (loaded in safe mode)")
     export.add_argument("export_dir", help="e.g. models/gradcam/1 (TF Serving layout)")
-    ex = sub.add_parser("explain", help="write heatmap overlays for images")
-    ex.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    ex.add_argument("--model", required=True, help="a .keras model file (loaded in safe mode)")
-    which = ex.add_mutually_exclusive_group()
-    which.add_argument("--class", dest="class_index", type=int, default=None)
-    which.add_argument("--top", type=int, default=1, help="explain the top K classes")
-    ex.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
-    ex.add_argument("--out", default="gradcam_out")
-    ex.add_argument("--labels", help="text file, line i = name of class i")
-    ex.add_argument("--batch-size", type=int, default=16)
-    ex.add_argument("--json", action="store_true", help="JSON summary instead of CSV")
-    ex.set_defaults(func=cmd_explain)
-    for command in (export, ex):  # options the two commands share
-        command.add_argument("--layer", default=None, help="layer name (default: automatic)")
-        command.add_argument("--method", default="gradcam", choices=sorted(registry.METHODS))
-        command.add_argument("--preprocess", default="none",
-                             help=f"one of {sorted(preprocessing.PREPROCESSORS)} or scale:A,B")
-        command.add_argument("--alpha", type=float, default=0.4)
-        command.add_argument("--colormap", default="jet")
+    _add_model_options(export)
     export.set_defaults(func=cmd_export)
+    _add_explain(sub)
     return parser
+
+
+@contextlib.contextmanager
+def _filtered_stderr(pattern):
+    """Capture what C++ code writes to file descriptor 2 and replay it without the lines
+    matching `pattern` (also on error, so nothing real is lost)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if not pattern.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr, flush=True)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow without its C++ start-up lines (oneDNN, CUDA, CPU instructions).
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` (errors only) and filters the lines TF 2.21 prints before
+    that level applies. Does nothing when the user set `TF_CPP_MIN_LOG_LEVEL` (their choice)
+    or TensorFlow is already imported.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with _filtered_stderr(_TF_NOISE):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe logs here, inside the filter
 
 
 def main(argv=None):
     """Entry point of the `tf-gradcam` console script."""
+    quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "top", 1) < 1 or getattr(args, "batch_size", 1) < 1:
-        parser.error("--top and --batch-size must be at least 1")
     if args.command in ("explain", "export"):
         from tf_gradcam import preprocessing
         try:
@@ -226,6 +760,9 @@ def main(argv=None):
     except UsageError as err:
         print(f"tf-gradcam: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tf-gradcam: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

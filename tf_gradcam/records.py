@@ -175,7 +175,8 @@ def failure_row(image, error, note=""):
     if isinstance(error, BaseException) and not isinstance(error, ValueError):
         error = f"{type(error).__name__}: {error}"  # ValueErrors carry a full message already
     result = {name: ("" if name in _TEXT_FIELDS else None) for name in FIELDS}
-    result.update(image=str(image), note=str(note or ""), error=str(error) or "unknown error")
+    error = " ".join(str(error).split()) or "unknown error"  # one line: greppable, CSV-safe
+    result.update(image=str(image), note=str(note or ""), error=error)
     return result
 
 
