@@ -80,6 +80,19 @@ def heatmap_batch(explanation, name="explanation"):
     return maps, classes
 
 
+def gray_maps(heatmaps):
+    """Heatmaps as `(N, H, W)` in [0, 1]: RGB maps (Guided Grad-CAM's, where 0 is mapped to
+    a mid value) become each pixel's mean distance from the image's median, min-max scaled."""
+    maps = np.asarray(heatmaps, np.float32)
+    if maps.ndim != 4:
+        return maps
+    median = np.median(maps, axis=(1, 2, 3), keepdims=True)
+    maps = np.abs(maps - median).mean(-1)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    spread = maps.max(axis=(1, 2), keepdims=True) - low
+    return np.divide(maps - low, spread, out=np.zeros_like(maps), where=spread > 0)
+
+
 def checked_inputs(explainer, images, explanation, class_index=None):
     """Validate what a model-based metric receives.
 
