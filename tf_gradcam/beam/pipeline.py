@@ -68,9 +68,15 @@ def overlay_name(path, class_index, method):
     return f"{stem}_{digest}_class{int(class_index)}_{method}.png"
 
 
+_EXPLAINED = Metrics.counter(_NAMESPACE, "images_explained")
+_FAILED = Metrics.counter(_NAMESPACE, "images_failed")
+
+
 def _failure(path, error, note="", stage=""):
-    Metrics.counter(_NAMESPACE, "images_failed").inc()
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    """A failure row (`records.failure_row`) whose error names the stage that failed."""
+    _FAILED.inc()
+    message = (str(error) if isinstance(error, (str, ValueError))  # ours: a full sentence
+               else f"{type(error).__name__}: {error}")
     return records.failure_row(path, f"{stage}: {message}" if stage else message, note)
 
 
@@ -85,8 +91,6 @@ class _Decode(beam.DoFn):
         try:
             with readable.open() as handle:  # (ReadableFile.read() leaves it open)
                 data = handle.read()
-            if not data:
-                raise ValueError("the file is empty (0 bytes)")
             image, note = files.decode_image(data, self._size)
         except Exception as err:  # noqa: BLE001 - every per-file failure is a record
             yield beam.pvalue.TaggedOutput("failed", _failure(path, err, stage="read"))
@@ -123,7 +127,7 @@ class _Write(beam.DoFn):
         except Exception as err:  # noqa: BLE001 - a failed write is a record, not an abort
             yield beam.pvalue.TaggedOutput("failed", _failure(path, err, note, "write"))
             return
-        Metrics.counter(_NAMESPACE, "images_explained").inc()
+        _EXPLAINED.inc()
         item = records.Explained(rank=1, class_index=info["class_index"], score=info["score"],
                                  probability=info["probability"], heatmap=heatmap)
         yield records.row(path, item, layer=info["layer"], method=info["method"],
