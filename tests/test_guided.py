@@ -26,7 +26,7 @@ def test_guided_gradient_by_hand():
     model = relu_dense_model()
     x = np.array([1.0, -1.0, 2.0, 3.0], np.float32).reshape(1, 2, 2, 1)
     cam = tfg.GuidedGradCAM(model, layer="relu")
-    guided = cam.guided_backprop(x, class_index=0)
+    guided = cam.guided_backprop(x, class_index=1)  # one unit: class 1 scores the logit
     np.testing.assert_allclose(guided.ravel(), [1, 0, 3, 0])
     # The override is scoped to our trace: ordinary gradients of the model are untouched.
     tensor = tf.constant(x)

@@ -64,9 +64,9 @@ def test_models_that_are_not_image_classifiers():
     with pytest.raises(ValueError, match="single image input"):
         tfg.GradCAM(dense_only)
     inp = keras.Input((8, 8, 3))
-    segmenter = keras.Model(inp, L.Conv2D(2, 1)(inp))
-    with pytest.raises(ValueError, match=r"one output of shape \(batch, classes\)"):
-        tfg.GradCAM(segmenter)
+    tokens = keras.Model(inp, L.Reshape((64, 3))(L.Conv2D(3, 1)(inp)))
+    with pytest.raises(ValueError, match=r"No automatic target.*Received: output shape"):
+        tfg.GradCAM(tokens, layer=tokens.layers[1])
 
 
 def test_multiple_layers_give_one_fused_map_and_one_cam_each():
@@ -80,6 +80,6 @@ def test_multiple_layers_give_one_fused_map_and_one_cam_each():
 
 
 def test_gradient_graph_reports_what_it_resolved():
-    graph = tl.build_gradient_graph(conv_gap_dense(activation="softmax"))
-    assert graph.num_classes == 3 and graph.input_shape == (12, 12, 3)
+    graph = tl.build_graph(conv_gap_dense(activation="softmax"))
+    assert graph.output_shape == (None, 3) and graph.input_shape == (12, 12, 3)
     assert graph.score_source == "pre-softmax logits of Dense layer 'head'"

@@ -16,13 +16,6 @@ def test_normalize_min_max_and_flat_maps():
     np.testing.assert_array_equal(out[2], 1.0)
 
 
-def test_select_classes_replaces_minus_one_by_top1():
-    logits = tf.constant([[0.1, 2.0, -1.0], [3.0, 0.0, 1.0]])
-    classes, scores = maps.select_classes(tf.constant([-1, 2]), logits)
-    np.testing.assert_array_equal(classes.numpy(), [1, 2])
-    np.testing.assert_allclose(scores.numpy(), [2.0, 1.0])
-
-
 def test_upsample_is_bilinear_to_the_requested_size():
     m = tf.constant([[[0.0, 1.0]]])
     out = maps.upsample(m, (1, 4)).numpy()

@@ -27,3 +27,15 @@ def is_unrollable(layer):
 def graph_operations(functional_model):
     """Every operation (layers and bare `keras.ops` calls) in a Functional model's graph."""
     return functional_model.operations
+
+
+def sublayers(layer):
+    """The layers `layer` holds directly (graph layers of a model, attributes of a custom
+    layer), in the order Keras tracks them."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def built_input_shapes(model):
+    """The input shapes a subclassed model was built with (its first call), or `[]`."""
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    return [tuple(shape) for shape in shapes.values() if shape is not None]

@@ -52,12 +52,15 @@ def averaged(heatmap_fn, images, classes, heatmaps):
     """Average `heatmaps` with those of the augmented views, mapped back; renormalised.
 
     Args:
-        heatmap_fn: `(images, classes) -> (N, H, W)` heatmaps in [0, 1].
+        heatmap_fn: `(images, classes) -> (N, K, H, W)` heatmaps in [0, 1].
         images: float32 `(N, H, W, C)`, raw (before preprocessing).
-        classes: int32 `(N,)`, the classes of the unaugmented images (kept for the views).
-        heatmaps: `(N, H, W)`, the unaugmented maps.
+        classes: int32 `(N, K)`, the classes of the unaugmented images (kept for the views).
+        heatmaps: `(N, K, H, W)`, the unaugmented maps.
     """
-    n = tf.shape(images)[0]
-    augmented = heatmap_fn(views(images), tf.tile(classes, [3]))
-    total, coverage = map_back(augmented, n)
-    return maps.normalize((heatmaps + total) / (1.0 + coverage))
+    n, k = tf.shape(classes)[0], tf.shape(classes)[1]
+    height, width = tf.shape(heatmaps)[2], tf.shape(heatmaps)[3]
+    augmented = heatmap_fn(views(images), tf.tile(classes, [3, 1]))  # (3N, K, H, W)
+    total, coverage = map_back(tf.reshape(augmented, [3 * n * k, height, width]), n * k)
+    flat = tf.reshape(heatmaps, [n * k, height, width])
+    averaged_maps = maps.normalize((flat + total) / (1.0 + coverage))
+    return tf.reshape(averaged_maps, [n, k, height, width])

@@ -6,83 +6,217 @@ import inspect
 import numpy as np
 import tensorflow as tf
 
-from tf_gradcam import augmentation, inputs, layers, maps, methods, preprocessing, targets
+import keras
+
+from tf_gradcam import (augmentation, capture, inputs, layers, maps, methods, preprocessing,
+                        targets)
+from tf_gradcam.classes import class_matrix
 
 
 @dataclasses.dataclass(frozen=True)
 class Explanation:
     """Everything an explainer computed for a batch.
 
-    For a single image `(H, W, C)` every field drops its batch axis.
+    For a single image `(H, W, C)` every field drops its batch axis. With several classes
+    per image (`top_k=K` or a 2D `class_index`) the per-class fields gain a K axis after the
+    batch axis: `heatmaps` `(N, K, H, W)`, `cams` `(N, K, h, w)`, `class_index` and
+    `scores` `(N, K)`.
 
     Attributes:
         heatmaps: float32 `(N, H, W)` in [0, 1], at the input image size.
         cams: float32 `(N, h, w)` raw map at the explained layer's resolution, not normalised
             (for Grad-CAM `ReLU(sum_k w_k A^k)`); a list of those for several layers.
-        class_index: int `(N,)`, the class each map explains.
-        scores: float32 `(N,)`, the class score that was explained (the logit for models
-            ending in a softmax/sigmoid).
-        predictions: float32 `(N, classes)`, the model's own outputs.
+        class_index: int `(N,)`, the class each map explains (0/1 for binary classifiers;
+            what was passed for a target function).
+        scores: float32 `(N,)`, the score that was explained (the logit for models ending
+            in a softmax/sigmoid; minus the logit for class 0 of a binary classifier).
+        predictions: float32 `(N, ...)`, the model's own (explained) output; the whole
+            output structure for a target function without `output=`.
         layer: Name of the explained layer (qualified by nested models), or a list of them.
         method: Registry name of the method.
+        probabilities: float32 `(N, classes)`, the model's class probabilities (its outputs
+            when it ends in a softmax/sigmoid, else the softmax of its logits; `[1 - p, p]`
+            for a binary classifier), or `None` where the output is not a classifier.
     """
 
     heatmaps: np.ndarray
     cams: object
     class_index: np.ndarray
     scores: np.ndarray
-    predictions: np.ndarray
+    predictions: object
     layer: object
     method: str
+    probabilities: object = None
+
+
+#: Per-class results: they gain a K axis with several classes per image.
+_PER_CLASS = ("heatmaps", "cams", "class_index", "scores")
 
 
 class Explainer:
     """Shared call, validation and batching of every explainer.
 
-    Subclasses set `method` and implement `_compute(images, class_index)`, a TF function on a
-    float32 batch and an int32 `(N,)` class vector (-1 = top-1) that returns a dict with
-    `heatmaps`, `cams`, `class_index`, `scores` and `predictions` tensors.
+    Subclasses set `method` and implement `_compute(images, class_index[, mask])`, a TF
+    function on a float32 batch and an int32 `(N, K)` class matrix (-1 in column j = the
+    j-th best class) that returns a dict with `heatmaps`, `cams`, `class_index`, `scores`,
+    `predictions` (and `probabilities`) tensors, each per-class one with a K axis.
     """
 
     method = None
     #: The model's image shape `(H, W, C)`; subclasses set it in `__init__`.
     input_shape = None
-    #: Number of classes the model predicts.
+    #: Number of classes a `class_index` may name (`None` for a target function).
     num_classes = None
     #: The explained layer's qualified name (or names).
     layer = None
+    #: The most classes per image one call may explain (`None`: any).
+    max_classes = None
 
-    def _use_graph(self, model, layer, preprocess):
-        """Build the gradient sub-model for `layer` and set the attributes it determines."""
+    def _use_graph(self, model, layer, preprocess, *, output=None, target=None,
+                   features=True):
+        """Resolve layer, output and target, and build the forward function, once."""
         self.model = model
-        self.graph = layers.build_gradient_graph(model, layer)
+        self.graph = layers.build_graph(model, layer, output=output, target=target,
+                                        features=features)
         self.input_shape = self.graph.input_shape
-        self.num_classes = self.graph.num_classes
-        self.layer = ([t.path for t in self.graph.targets] if isinstance(layer, (list, tuple))
-                      else self.graph.targets[0].path)
+        self.target = targets.resolve(target, self.graph.output_shape, self.graph.squashed)
+        self.num_classes = self.target.num_classes
+        paths = [t.path for t in self.graph.targets]
+        self.layer = (paths if isinstance(layer, (list, tuple)) else paths[0]) if paths else None
         self.score_source = self.graph.score_source
         self._preprocess = preprocessing.get(preprocess)
 
-    def _compile(self, function, jit_compile=False):
-        """`function(images, class_index)` as the one `tf.function` of this explainer: free
-        batch size, so it is traced once for every batch."""
-        return tf.function(function, jit_compile=jit_compile, input_signature=[
-            tf.TensorSpec((None,) + tuple(self.input_shape), tf.float32, name="images"),
-            tf.TensorSpec((None,), tf.int32, name="class_index")])
+    def _remember(self, settings):
+        """Keep the constructor's settings for `with_model` (the layer by its path)."""
+        self._settings = {k: v for k, v in settings.items()
+                          if k not in ("self", "model", "__class__")}
+        if self._settings.get("layer") is not None:
+            self._settings["layer"] = self.layer
 
-    def compute(self, images, class_index):
-        """The compiled computation: float32 images and int32 classes (-1 = top-1) in,
-        a dict of tensors out. This is what `explain` runs and what export serves."""
+    def with_model(self, model):
+        """A new explainer of the same class and settings on `model` (same architecture).
+
+        Example:
+        >>> copy = keras.models.clone_model(model)
+        >>> tfg.GradCAM(model).with_model(copy).layer
+        'conv3'
+        """
+        return type(self)(model, **self._settings)
+
+    def _forward(self, x):
+        """`(features, logits, outputs)` of one forward pass on preprocessed `x`: the
+        explained layers' outputs, the explained output's pre-activation logits and the
+        output itself (the whole output structure for a target function)."""
+        values = keras.tree.flatten(self.graph.forward(x, training=False))
+        count = len(self.graph.targets)
+        features, flat = list(values[:count]), list(values[count:])
+        index = self.graph.output_index
+        if index is None:
+            return features, None, keras.tree.pack_sequence_as(self.graph.structure, flat)
+        outputs = flat[index]
+        if not self.graph.squashed:
+            return features, outputs, outputs
+        logits, found = capture.undo_squashing(outputs)
+        if not found:
+            raise ValueError(
+                f"The model's output comes from a softmax/sigmoid ({self.score_source}), but "
+                "that op is not in the traced graph, so its logits cannot be recovered. "
+                "Explain a model ending in logits, or pass `target=` a function. "
+                f"Received: model={self.model.name!r}")
+        return features, logits, outputs
+
+    def _result(self, heatmaps, cams, classes, scores, logits, outputs):
+        """The dict every `_compute` returns (probabilities where the target has them)."""
+        result = {"heatmaps": heatmaps, "cams": cams, "class_index": classes, "scores": scores,
+                  "predictions": keras.tree.map_structure(
+                      lambda t: tf.cast(t, tf.float32), outputs)}
+        probabilities = self.target.probabilities(logits, outputs)
+        if probabilities is not None:
+            result["probabilities"] = probabilities
+        return result
+
+    def _signature(self):
+        specs = [tf.TensorSpec((None,) + tuple(self.input_shape), tf.float32, name="images"),
+                 tf.TensorSpec((None, None), tf.int32, name="class_index")]
+        if self.target.takes_mask:
+            specs.append(tf.TensorSpec((None, None, None), tf.float32, name="mask"))
+        return specs
+
+    def _compile(self, function, jit_compile=False):
+        """`function(images, class_index[, mask])` as the one `tf.function` of this
+        explainer: free batch size and classes per image, so it is traced once."""
+        return tf.function(function, jit_compile=jit_compile,
+                           input_signature=self._signature())
+
+    def compute(self, images, class_index, mask=None):
+        """The compiled computation: float32 images, an int32 `(N, K)` class matrix (-1 in
+        column j = the j-th best class) and, for segmentation, a float32 `(N, H', W')`
+        mask (-1 = the predicted region), in; a dict of tensors with a K axis out. This is
+        what `explain` runs and what export serves."""
         raise NotImplementedError
 
-    def explain(self, images, class_index=None, *, batch_size=None):
+    def class_probability(self, images, class_index):
+        """Probability of one class per image, in TF ops (use it inside a `tf.function`).
+
+        Args:
+            images: float32 `(N, H, W, C)`, as the explainer receives them (before its
+                `preprocess`).
+            class_index: int32 `(N,)`, explicit classes.
+
+        Returns:
+            float32 `(N,)`: the class probability under this explainer's class semantics
+            (softmax of logits, the model's own softmax/sigmoid, `1 - p` for class 0 of a
+            binary classifier, the mean over the predicted region for segmentation), or the
+            target score where there is no probability (regression, target functions).
+        """
+        _, logits, outputs = self._forward(self._preprocess(images))
+        classes = tf.reshape(tf.cast(class_index, tf.int32), [-1, 1])
+        return self.target.class_probabilities(logits, outputs, classes, None)[:, 0]
+
+    def _mask_argument(self, mask, n):
+        """The mask argument of the compiled function for `explain(..., mask=)`."""
+        if not self.target.takes_mask:
+            if mask is not None:
+                raise ValueError(
+                    f"`mask` selects a region of a segmentation output; this explainer's "
+                    f"target is {self.target!r}. Received: mask with shape "
+                    f"{np.shape(mask)}")
+            return None
+        shape = tuple(self.target.mask_shape)
+        if mask is None:  # broadcast over the output: the predicted region everywhere
+            return np.full((n, 1, 1), targets.PREDICTED_REGION, np.float32)
+        values = np.asarray(mask)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"`mask` must be bool or numeric. Received: mask.dtype="
+                            f"{values.dtype}")
+        values = values.astype(np.float32)
+        if values.ndim == 2:
+            values = np.broadcast_to(values, (n,) + values.shape)
+        if values.ndim != 3 or len(values) != n or any(
+                want is not None and got != want for got, want in zip(values.shape[1:], shape)):
+            raise ValueError(
+                f"`mask` must be ({n}, {shape[0]}, {shape[1]}) (one region per image at the "
+                f"output's resolution) or ({shape[0]}, {shape[1]}). Received: mask.shape="
+                f"{np.shape(mask)}")
+        if not np.isfinite(values).all() or (values < 0).any():
+            raise ValueError("`mask` must hold finite, non-negative weights. Received: mask "
+                             f"with min {np.nanmin(values)}")
+        return values
+
+    def explain(self, images, class_index=None, *, top_k=None, mask=None, batch_size=None):
         """Explain `images` and return everything that was computed.
 
         Args:
             images: One image `(H, W, C)` or a batch `(N, H, W, C)`; NumPy or tensor, uint8
                 or float, in the pixel range the model (or `preprocess=`) expects.
             class_index: `None` for each image's top-1 class, an int for the same class on
-                every image, or a sequence of N ints. Defaults to `None`.
+                every image, a sequence of N ints, or an `(N, K)` array for K classes per
+                image. Defaults to `None`.
+            top_k: Explain each image's `top_k` best classes, best first, in one forward
+                pass (results gain a K axis). Defaults to `None`.
+            mask: Segmentation only: `(N, H', W')` (or `(H', W')`) bool or float weights
+                of the output pixels whose class logits are summed; `None` uses the pixels
+                predicted as the class. Defaults to `None`.
             batch_size: Split the batch into chunks of this many images (same results, less
                 memory); `None` runs the whole batch at once. Defaults to `None`.
 
@@ -90,31 +224,51 @@ class Explainer:
             An `Explanation`.
 
         Raises:
-            TypeError: Non-numeric images or non-integer class indices.
+            TypeError: Non-numeric images, non-integer class indices or a non-numeric mask.
             ValueError: Wrong image rank, size or channels, NaN/inf pixels, class indices out
-                of range or of the wrong length, or a bad `batch_size`.
+                of range or of the wrong length, a bad `top_k`, `mask` or `batch_size`.
             FloatingPointError: The model itself produced non-finite values.
 
         Example:
-        >>> exp = tfg.GradCAM(model).explain(images)
-        >>> exp.heatmaps.shape, exp.class_index
-        ((2, 64, 64), array([1, 0], dtype=int32))
+        >>> exp = tfg.GradCAM(model).explain(images, top_k=2)
+        >>> exp.heatmaps.shape, exp.class_index.shape, exp.probabilities.shape
+        ((2, 2, 64, 64), (2, 2), (2, 2))
         """
         batch, single = inputs.image_batch(images, self.input_shape)
         n = int(batch.shape[0])
-        classes = targets.class_indices(class_index, n, self.num_classes)
+        classes, several = class_matrix(class_index, n, self.num_classes, top_k)
+        if self.max_classes is not None and classes.shape[1] > self.max_classes:
+            raise ValueError(
+                f"{type(self).__name__} explains at most {self.max_classes} class per image "
+                f"in one call; call it once per class. Received: {classes.shape[1]} classes")
+        if mask is not None and getattr(self, "augment", False):
+            raise ValueError(
+                "`augment=True` mirrors and zooms the image, so an explicit `mask` would no "
+                "longer match it; explain with `mask=None` (each view's predicted region) or "
+                f"without augmentation. Received: mask with shape {np.shape(mask)}")
+        masks = self._mask_argument(mask, n)
         batch_size = n if batch_size is None else inputs.positive_int("batch_size", batch_size)
-        chunks = [self.compute(batch[i:i + batch_size], tf.constant(classes[i:i + batch_size]))
-                  for i in range(0, n, batch_size)]
-        result = {key: _concat([c[key] for c in chunks]) for key in chunks[0]}  # to NumPy
-        for key in ("heatmaps", "predictions", "scores"):
-            if not np.all(np.isfinite(result[key])):
+        chunks = []
+        for i in range(0, n, batch_size):
+            args = [batch[i:i + batch_size], tf.constant(classes[i:i + batch_size])]
+            if masks is not None:
+                args.append(tf.constant(masks[i:i + batch_size]))
+            chunks.append(self.compute(*args))
+        result = {key: keras.tree.map_structure(lambda *parts: _concat(parts),
+                                                *[c[key] for c in chunks])
+                  for key in chunks[0]}
+        for key in ("heatmaps", "predictions", "scores", "probabilities"):
+            if key in result and not all(np.all(np.isfinite(v))
+                                         for v in keras.tree.flatten(result[key])):
                 raise FloatingPointError(
                     f"The model produced non-finite {key} for finite input (overflow, e.g. "
                     "in float16?). Explain it in float32 or check the model. "
                     f"Received: non-finite {key}")
+        if not several:
+            for key in _PER_CLASS:
+                result[key] = keras.tree.map_structure(lambda v: v[:, 0], result[key])
         if single:
-            result = {k: _first(v) for k, v in result.items()}
+            result = {k: keras.tree.map_structure(lambda v: v[0], v) for k, v in result.items()}
         return Explanation(layer=self.layer, method=self.method, **result)
 
     def __call__(self, images, class_index=None):
@@ -123,15 +277,9 @@ class Explainer:
 
 
 def _concat(parts):
-    if isinstance(parts[0], (list, tuple)):
-        return [_concat(list(p)) for p in zip(*parts)]
     if len(parts) == 1:
         return parts[0].numpy()
     return np.concatenate([p.numpy() for p in parts], axis=0)
-
-
-def _first(value):
-    return [v[0] for v in value] if isinstance(value, list) else value[0]
 
 
 class GradientCAM(Explainer):
@@ -141,17 +289,28 @@ class GradientCAM(Explainer):
     `tf_gradcam.methods`); everything else is built here, once.
 
     Args:
-        model: A built `keras.Model` with one image input `(N, H, W, C)` and one output
-            `(N, classes)`: Functional, Sequential, with nested models, ending in a softmax
-            or not, float32 or mixed precision. It is never modified.
-        layer: The layer to explain: its name (inside a nested model its own name, or the
-            qualified `"base/layer"`), the layer object, or `None` for the last 4D layer on
-            the path to the prediction. A list explains several layers and averages their
-            normalised maps. Defaults to `None`.
+        model: A built `keras.Model` with one image input `(N, H, W, C)`: Functional,
+            Sequential, with nested models, subclassed (called once), ending in a softmax or
+            not, float32 or mixed precision. It is never modified.
+        layer: The layer to explain: its name (inside a nested model or a custom layer its
+            own name, or the path `"base/layer"`), the layer object, or `None` for the
+            automatic choice (the last 4D layer feeding the prediction; for a vision
+            transformer the input of its last attention). A list explains several layers and
+            averages their normalised maps. Defaults to `None`.
         preprocess: Applied to the images inside the compiled function before the model:
             `None`, a callable of TF ops, or a name from `tf_gradcam.preprocessing`
             (`"resnet50"`, `"mobilenet_v2"`, `"efficientnet_lite"`, `"scale:A,B"`, ...).
             Defaults to `None`.
+        output: The output to explain of a multi-output model: its name or index. Defaults
+            to `None` (the only output).
+        target: What to explain: `None` (automatic: `tfg.targets.Binary` for one unit,
+            `Classifier` for `(N, classes)`, `Segmentation` for `(N, H', W', classes)`), a
+            `tfg.targets` target, or a function `fn(outputs, class_index) -> scores` of TF
+            ops. Defaults to `None`.
+        reshape: For token layers `(N, T, D)` (vision transformers): `None` drops the
+            leading class/register tokens (the smallest r in 0..8 with `T - r` a perfect
+            square) and lays the rest out as an `s x s` grid; or a function
+            `(N, T, D) -> (N, h, w, D)` of TF ops. Defaults to `None`.
         counterfactual: Explain what would *lower* the class score, by negating the
             gradients (Grad-CAM paper, Sec. 6). Defaults to `False`.
         eigen_smooth: Combine the weighted activations by their first principal component
@@ -162,9 +321,9 @@ class GradientCAM(Explainer):
         jit_compile: Compile the function with XLA. Defaults to `False`.
 
     Raises:
-        TypeError: `model` is not a Keras model, or `layer` has the wrong type.
-        ValueError: The model is not built or not an image classifier, or `layer` is
-            unknown or not 4D (the message lists the candidates).
+        TypeError: `model` is not a Keras model, or `layer`/`target` has the wrong type.
+        ValueError: The model is not built, `layer` is unknown or has no usable output (the
+            message lists the candidates), the output is unknown or has no automatic target.
     """
 
     method = None
@@ -178,9 +337,12 @@ class GradientCAM(Explainer):
         """Raw `(N, h, w)` map from float32 activations and gradients `(N, h, w, K)`."""
         return cls.combine(cls.weighting(activations, gradients))
 
-    def __init__(self, model, layer=None, *, preprocess=None, counterfactual=False,
-                 eigen_smooth=False, augment=False, jit_compile=False):
-        self._use_graph(model, layer, preprocess)
+    def __init__(self, model, layer=None, *, preprocess=None, output=None, target=None,
+                 reshape=None, counterfactual=False, eigen_smooth=False, augment=False,
+                 jit_compile=False):
+        self._use_graph(model, layer, preprocess, output=output, target=target)
+        self._remember(locals())
+        self._grids = [maps.token_grid(info, reshape) for info in self.graph.targets]
         self.counterfactual = bool(counterfactual)
         self.eigen_smooth = bool(eigen_smooth)
         self.augment = bool(augment)
@@ -188,39 +350,59 @@ class GradientCAM(Explainer):
 
     def __repr__(self):
         return (f"{type(self).__name__}(model={self.model.name!r}, layer={self.layer!r}, "
-                f"score={self.score_source!r})")
+                f"target={self.target!r}, score={self.score_source!r})")
 
-    def _maps(self, images, class_index):
+    def _maps(self, images, class_index, mask):
         """One forward and one backward pass: raw maps, heatmaps and the class scores."""
         x = self._preprocess(images)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
+        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(x)
-            *features, logits, predictions = self.graph.model(x, training=False)
-            classes, scores = maps.select_classes(class_index, logits)
-        gradients = tape.gradient(scores, features)
+            features, logits, outputs = self._forward(x)
+            classes, scores = self.target.select(logits, outputs, class_index, mask)
+        n, k = tf.shape(scores)[0], tf.shape(scores)[1]
         combine = methods.combine_principal if self.eigen_smooth else self.combine
         size = tf.shape(images)[1:3]
         cams, heatmaps = [], 0.0
-        for activation, gradient in zip(features, gradients):
-            gradient = tf.cast(gradient, tf.float32)
+        for activation, grid in zip(features, self._grids):
+            gradient = _class_gradients(tape, scores, activation)  # (N, K, ...)
+            gradient = tf.reshape(tf.cast(gradient, tf.float32),
+                                  tf.concat([[n * k], tf.shape(activation)[1:]], 0))
+            activation = tf.repeat(tf.cast(activation, tf.float32), k, axis=0)
+            activation, gradient = grid(activation), grid(gradient)
             if self.counterfactual:
                 gradient = -gradient
-            cam = combine(self.weighting(tf.cast(activation, tf.float32), gradient))
-            cams.append(cam)
+            cam = combine(self.weighting(activation, gradient))  # (N*K, h, w)
             heatmaps += maps.normalize(maps.upsample(cam, size))
+            cams.append(_per_class(cam, n, k))
         if len(cams) > 1:
             heatmaps = maps.normalize(heatmaps / len(cams))
-        return cams, heatmaps, classes, scores, predictions
+        return cams, _per_class(heatmaps, n, k), classes, scores, logits, outputs
 
-    def _compute(self, images, class_index):
-        cams, heatmaps, classes, scores, predictions = self._maps(images, class_index)
-        if self.augment:
+    def _compute(self, images, class_index, mask=None):
+        cams, heatmaps, classes, scores, logits, outputs = self._maps(images, class_index, mask)
+        if self.augment:  # the views explain their own predicted region (no explicit mask)
             heatmaps = augmentation.averaged(
-                lambda views, view_classes: self._maps(views, view_classes)[1],
+                lambda views, view_classes: self._maps(
+                    views, view_classes, None if mask is None else
+                    tf.fill([tf.shape(views)[0], 1, 1], targets.PREDICTED_REGION))[1],
                 images, classes, heatmaps)
-        return {"heatmaps": heatmaps, "cams": cams[0] if len(cams) == 1 else cams,
-                "class_index": classes, "scores": scores,
-                "predictions": tf.cast(predictions, tf.float32)}
+        return self._result(heatmaps, cams[0] if len(cams) == 1 else cams, classes, scores,
+                            logits, outputs)
+
+
+def _class_gradients(tape, scores, source):
+    """Gradients of each image's K scores `(N, K)` w.r.t. `source` `(N, ...)`:
+    `(N, K, ...)`. One backward pass for K = 1; K vectorised ones (`batch_jacobian`)
+    otherwise, all from the same forward pass."""
+    return tf.cond(
+        tf.shape(scores)[1] == 1,
+        lambda: tape.gradient(scores, source)[:, tf.newaxis],
+        lambda: tape.batch_jacobian(scores, source, experimental_use_pfor=True))
+
+
+def _per_class(maps_, n, k):
+    """`(N*K, ...)` -> `(N, K, ...)`."""
+    return tf.reshape(maps_, tf.concat([[n, k], tf.shape(maps_)[1:]], 0))
 
 
 def _method(name, weighting, summary, example_name, combine=methods.combine_sum):

@@ -16,7 +16,8 @@ scoped to that trace: the user's model and its layers are not modified or copied
 
 import tensorflow as tf
 
-from tf_gradcam import core, inputs, maps, methods, targets
+from tf_gradcam import core, inputs, methods
+from tf_gradcam.classes import class_matrix
 
 _GRADIENT_NAME = "TfGradcamGuidedRelu"
 _GUIDED_OPS = ("Relu", "Relu6")
@@ -53,34 +54,37 @@ class GuidedGradCAM(core.GradientCAM):
 
     method = "guided-gradcam"
     weighting = staticmethod(methods.gradcam_weights)
+    max_classes = 1
 
     def __init__(self, model, layer=None, **kwargs):
         _register_guided_gradient()
         super().__init__(model, layer, **kwargs)
         self._guided_fn = self._compile(self._guided)
 
-    def _guided(self, images, classes):
+    def _guided(self, images, classes, mask=None):
         x = self._preprocess(images)
         graph = tf.compat.v1.get_default_graph()
         with graph.gradient_override_map({op: _GRADIENT_NAME for op in _GUIDED_OPS}):
-            _, logits, _ = self.graph.model(x, training=False)
-        _, scores = maps.select_classes(classes, logits)
-        return tf.gradients(scores, x)[0]
+            _, logits, outputs = self._forward(x)
+        _, scores = self.target.select(logits, outputs, classes, mask)
+        return tf.gradients(scores[:, 0], x)[0]
 
     def guided_backprop(self, images, class_index=None):
         """Guided backpropagation alone: gradients `(N, H, W, C)` of each image's class score
         with respect to its (preprocessed) pixels. Arguments as in `explain`."""
         batch, single = inputs.image_batch(images, self.input_shape)
-        classes = targets.class_indices(class_index, int(batch.shape[0]), self.num_classes)
-        guided = self._guided_fn(batch, tf.constant(classes)).numpy()
+        classes, _ = class_matrix(class_index, int(batch.shape[0]), self.num_classes)
+        args = [batch, tf.constant(classes)] + ([tf.constant(self._mask_argument(None, len(classes)))]
+                                                if self.target.takes_mask else [])
+        guided = self._guided_fn(*args).numpy()
         return guided[0] if single else guided
 
-    def _compute(self, images, class_index):
-        result = super()._compute(images, class_index)
-        guided = self._guided(images, result["class_index"])
+    def _compute(self, images, class_index, mask=None):
+        result = super()._compute(images, class_index, mask)
+        guided = self._guided(images, result["class_index"], mask)[:, tf.newaxis]
         product = guided * result["heatmaps"][..., tf.newaxis]
-        low = tf.reduce_min(product, axis=[1, 2, 3], keepdims=True)
-        high = tf.reduce_max(product, axis=[1, 2, 3], keepdims=True)
+        low = tf.reduce_min(product, axis=[2, 3, 4], keepdims=True)
+        high = tf.reduce_max(product, axis=[2, 3, 4], keepdims=True)
         spread = high - low
         result["heatmaps"] = tf.where(spread > 0, (product - low) / tf.where(
             spread > 0, spread, 1.0), tf.zeros_like(product))

@@ -17,7 +17,7 @@ import dataclasses
 
 import keras
 
-from tf_gradcam import _keras_compat
+from tf_gradcam import _keras_compat, capture, targets
 
 SQUASHING_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
 
@@ -43,28 +43,10 @@ class LayerInfo:
         """Whether the output is a 4D (batch, height, width, channels) feature map."""
         return len(self.shape) == 3
 
-
-@dataclasses.dataclass(frozen=True)
-class GradientGraph:
-    """The sub-model and what was resolved to build it.
-
-    Attributes:
-        model: Functional model `images -> [feature_maps..., class_logits, predictions]`.
-        targets: `LayerInfo` of each explained layer, in the order of the outputs.
-        score_source: Human-readable description of the differentiated score.
-        squashed: Whether the model's outputs are softmax/sigmoid probabilities.
-        input_shape: Image shape the model accepts, without batch (entries may be `None`).
-        num_classes: Width of the prediction.
-        layers: Every layer found, in call order (for listings and error messages).
-    """
-
-    model: object
-    targets: tuple
-    score_source: str
-    squashed: bool
-    input_shape: tuple
-    num_classes: int
-    layers: tuple
+    @property
+    def is_tokens(self):
+        """Whether the output is a token sequence (batch, tokens, channels)."""
+        return len(self.shape) == 2
 
 
 class _Tracer:
@@ -84,7 +66,8 @@ class _Tracer:
     def call(self, layer, prefix, args, kwargs):
         path = prefix + layer.name
         if _keras_compat.is_unrollable(layer) and path + "/" in self.expand:
-            out = self.unroll(layer, args[0] if args else kwargs.pop("inputs"), path + "/")
+            given = args[0] if args else kwargs.pop("inputs")
+            out = self.unroll(layer, keras.tree.flatten(given)[0], path + "/")
         else:
             out = layer(*args, **kwargs)
             for tensor in keras.tree.flatten(out):
@@ -109,69 +92,13 @@ class _Tracer:
                 self.producers[id(tensor)] = (op, args, prefix + op.name)
             return out
 
+        # The input in the structure the model was built with (a tensor, `[x]`, `(x,)` or
+        # `{"name": x}`); `clone_model` requires exactly that structure.
         clone = keras.models.clone_model(
-            model, input_tensors=inputs, clone_function=lambda op: op,
+            model, input_tensors=keras.tree.pack_sequence_as(model.input, [inputs]),
+            clone_function=lambda op: op,
             call_function=call_function)
-        return clone.outputs[0] if len(clone.outputs) == 1 else clone.outputs
-
-
-class _PreActivation(keras.layers.Layer):
-    """The affine part of a `Dense` layer, using that layer's own variables (shared)."""
-
-    def __init__(self, dense, **kwargs):
-        super().__init__(name=f"{dense.name}_preactivation", dtype="float32", **kwargs)
-        self.dense = dense
-
-    def call(self, x):
-        y = keras.ops.matmul(keras.ops.cast(x, "float32"),
-                             keras.ops.cast(self.dense.kernel, "float32"))
-        if self.dense.use_bias:
-            y = y + keras.ops.cast(self.dense.bias, "float32")
-        return y
-
-
-def _activation_name(layer):
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    if isinstance(layer, (keras.layers.Dense, keras.layers.Activation)):
-        return getattr(layer.activation, "__name__", "")
-    return ""
-
-
-def _logits(output, tracer):
-    """The pre-activation class scores behind `output`, where they came from, and whether
-    `output` is their softmax/sigmoid (so probabilities)."""
-    op, args, _ = tracer.producers.get(id(output), (None, (), ""))
-    activation = _activation_name(op) if op is not None else ""
-    if activation not in SQUASHING_ACTIVATIONS:
-        return keras.ops.cast(output, "float32"), "model output", False
-    if isinstance(op, keras.layers.Dense):
-        logits = _PreActivation(op)(args[0])
-        return logits, f"pre-{activation} logits of Dense layer {op.name!r}", True
-    return (keras.ops.cast(args[0], "float32"),
-            f"input of the {activation} layer {op.name!r}", True)
-
-
-def _model_input(model):
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            "Grad-CAM explains a Keras model; pass a `keras.Model` (Functional or "
-            f"Sequential). Received: model={type(model).__name__}")
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError) as err:
-        raise ValueError(
-            f"Model {model.name!r} has not been built, so its input shape is unknown. "
-            "Start a Sequential model with `keras.Input(shape)`, or call the model once on a "
-            f"batch (`model(images)`), before explaining it. Received: model={model.name!r}"
-        ) from err
-    if inputs is None or len(inputs) != 1 or len(inputs[0].shape) != 4:
-        shapes = None if inputs is None else [tuple(t.shape) for t in inputs]
-        raise ValueError(
-            "Grad-CAM needs a model with a single image input of shape (batch, height, "
-            "width, channels). Wrap a multi-input model in one that takes the image only. "
-            f"Received: model input shapes={shapes}")
-    return tuple(inputs[0].shape[1:]), inputs[0].dtype
+        return keras.tree.pack_sequence_as(model.output, clone.outputs)
 
 
 def survey(model, prefix=""):
@@ -181,8 +108,9 @@ def survey(model, prefix=""):
     layer names (Keras forbids that within one graph).
 
     Returns:
-        `(infos, output_path)`: `LayerInfo`s in call order, and the path of the leaf layer
-        that produces the model's output.
+        `(infos, output_paths, outputs)`: `LayerInfo`s in call order, for each flat output
+        the path of the leaf layer that produces it, and the traced outputs (in the model's
+        output structure).
     """
     tracer, _, outputs = trace_model(model, expand=frozenset(), prefix=prefix)
     infos, seen = [], set()
@@ -193,10 +121,13 @@ def survey(model, prefix=""):
         if _keras_compat.is_unrollable(layer):
             infos.extend(survey(layer, path + "/")[0])
         infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix)))
-    output_layer, _, output_path = tracer.producers.get(id(outputs), (None, (), ""))
-    if _keras_compat.is_unrollable(output_layer):
-        output_path = survey(output_layer, output_path + "/")[1]
-    return tuple(infos), output_path
+    output_paths = []
+    for output in keras.tree.flatten(outputs):
+        output_layer, _, output_path = tracer.producers.get(id(output), (None, (), ""))
+        if _keras_compat.is_unrollable(output_layer):
+            output_path = survey(output_layer, output_path + "/")[1][0]
+        output_paths.append(output_path)
+    return tuple(infos), output_paths, outputs
 
 
 def _tensors_by_path(tracer):
@@ -212,18 +143,19 @@ def _model_paths(paths):
 
 
 def candidates(infos):
-    """The layers Grad-CAM can explain: those with a 4D output.
+    """The layers Grad-CAM can explain: 4D feature maps and `(batch, tokens, channels)`
+    token sequences (reshaped to a grid; see `GradCAM`'s `reshape=`).
 
     A Functional graph holds only what feeds its output and a Sequential is a chain, so every
     layer found by re-tracing the model is on the path to the prediction.
     """
-    return [info for info in infos if info.is_spatial]
+    return [info for info in infos if info.is_spatial or info.is_tokens]
 
 
 def _auto_target(infos):
     """The last spatial layer; a leaf wins over the nested model it ends."""
-    usable = [i for i in candidates(infos)
-              if not isinstance(i.layer, keras.layers.InputLayer)]
+    usable = [i for i in infos if i.is_spatial
+              and not isinstance(i.layer, keras.layers.InputLayer)]
     informative = [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
     pool = informative or usable
     if not pool:
@@ -272,97 +204,323 @@ def resolve(infos, layer):
             f"{_names(infos)} (nested layers by their own or qualified name). "
             f"Received: layer={shown!r}")
     info = matches[0]
-    if not info.is_spatial:
+    if not (info.is_spatial or info.is_tokens):
         raise ValueError(
             f"Layer {info.path!r} has output shape {(None,) + info.shape}; Grad-CAM needs a "
-            f"4D feature map (batch, height, width, channels). Pass `layer=` one of "
+            f"4D feature map (batch, height, width, channels) or tokens (batch, tokens, "
+            f"channels). Pass `layer=` one of "
             f"{_names(infos)}. Received: layer={shown!r}")
     return info
 
 
+def _is_graph_model(model):
+    return isinstance(model, (keras.Sequential, _keras_compat.functional_class()))
+
+
+def model_input(model):
+    """`(shape, dtype)` of the model's single image input, batch axis dropped.
+
+    Raises:
+        TypeError: `model` is not a Keras model.
+        ValueError: The model is not built, or does not take one 4D image input.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Grad-CAM explains a Keras model; pass a `keras.Model` (Functional, Sequential "
+            f"or subclassed). Received: model={type(model).__name__}")
+    if not _is_graph_model(model):
+        shapes = _keras_compat.built_input_shapes(model)
+        if not shapes:
+            raise ValueError(
+                f"Subclassed model {model.name!r} has not been called yet, so its input "
+                "shape is unknown. Call it once on a batch of images (`model(images)`) "
+                f"before explaining it. Received: model={model.name!r}")
+        if len(shapes) != 1 or len(shapes[0]) != 4:
+            raise ValueError(
+                "Grad-CAM needs a model with a single image input of shape (batch, height, "
+                "width, channels). Wrap a multi-input model in one that takes the image "
+                f"only. Received: model input shapes={shapes}")
+        return tuple(shapes[0][1:]), keras.backend.standardize_dtype(model.input_dtype)
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError) as err:
+        raise ValueError(
+            f"Model {model.name!r} has not been built, so its input shape is unknown. "
+            "Start a Sequential model with `keras.Input(shape)`, or call the model once on a "
+            f"batch (`model(images)`), before explaining it. Received: model={model.name!r}"
+        ) from err
+    if inputs is None or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        shapes = None if inputs is None else [tuple(t.shape) for t in inputs]
+        raise ValueError(
+            "Grad-CAM needs a model with a single image input of shape (batch, height, "
+            "width, channels). Wrap a multi-input model in one that takes the image only. "
+            f"Received: model input shapes={shapes}")
+    return tuple(inputs[0].shape[1:]), inputs[0].dtype
+
+
 def trace_model(model, expand, prefix=""):
-    """Re-trace `model` on a fresh input, stepping into the nested models in `expand`.
+    """Re-trace graph model `model` on a fresh input, stepping into the nested models in
+    `expand`.
 
     Returns:
         `(tracer, inputs, outputs)`: the `_Tracer` with its records, and the new graph's
-        input and (batch, classes) output tensors.
+        input tensor and outputs (in the model's output structure).
     """
-    input_shape, input_dtype = _model_input(model)
+    input_shape, input_dtype = model_input(model)
     inputs = keras.Input(shape=input_shape, dtype=input_dtype)
     tracer = _Tracer(expand)
     outputs = tracer.unroll(model, inputs, prefix)
-    if not prefix and (isinstance(outputs, (list, tuple, dict)) or len(outputs.shape) != 2):
-        shape = [tuple(o.shape) for o in keras.tree.flatten(outputs)]
-        raise ValueError(
-            "Grad-CAM needs a classifier with one output of shape (batch, classes). For a "
-            "multi-output model, build `keras.Model(model.inputs, model.outputs[i])` and "
-            f"explain that. Received: model output shapes={shape}")
     return tracer, inputs, outputs
 
 
+def _holds_custom_layers(infos):
+    """Whether a leaf layer of the graph holds layers of its own (a custom layer)."""
+    return any(not _keras_compat.is_unrollable(i.layer) and _keras_compat.sublayers(i.layer)
+               for i in infos)
+
+
+def _deep_infos(model):
+    """`LayerInfo`s of every layer call that feeds the output, through custom layers."""
+    input_shape, input_dtype = model_input(model)
+    probe = capture.Probe(model, input_shape, input_dtype)
+    infos = tuple(LayerInfo(path, layer, shape, "/" in path)
+                  for path, layer, shape, feeds in probe.records if feeds)
+    return infos, probe
+
+
 def list_layers(model):
-    """Every layer of `model` (nested ones included) as `LayerInfo`, in call order.
+    """Every layer of `model` that feeds its output, in call order, as `LayerInfo`.
+
+    Nested models and layers inside custom layers (e.g. KerasHub's transformer blocks)
+    are included, with paths such as `"base/top_conv"` or `"vit_encoder/block_11/ln_1"`.
 
     Args:
-        model: A built `keras.Model`.
+        model: A built `keras.Model` (Functional, Sequential or subclassed).
 
     Returns:
         A tuple of `LayerInfo`; `candidates(...)` of it are the explainable layers.
 
     Example:
-    >>> [i.path for i in candidates(list_layers(model))][-1]
-    'base/top_activation'
+    >>> [i.path for i in tfg.candidates(tfg.list_layers(model))][-1]
+    'conv3'
     """
-    return survey(model)[0]
+    if _is_graph_model(model):
+        infos = survey(model)[0]
+        if not _holds_custom_layers(infos):
+            return infos
+    return _deep_infos(model)[0]
 
 
-def build_gradient_graph(model, layer=None):
-    """Build the sub-model `images -> [feature maps..., class logits, predictions]`.
+def _is_attention(layer):
+    return (isinstance(layer, keras.layers.MultiHeadAttention)
+            or "attention" in type(layer).__name__.lower())
+
+
+def _auto_deep(infos):
+    """Automatic layer through custom layers: for transformers the input of the last
+    attention (its patch tokens still reach a class-token head), else the last feature
+    map, else the last token layer."""
+    attention = [n for n, i in enumerate(infos) if _is_attention(i.layer)]
+    if attention:
+        before = [i for i in infos[:attention[-1]]
+                  if i.is_tokens and isinstance(i.layer, keras.layers.LayerNormalization)]
+        before = before or [i for i in infos[:attention[-1]] if i.is_tokens]
+        if before:
+            return before[-1]
+    spatial = [i for i in infos if i.is_spatial and not isinstance(i.layer, keras.layers.InputLayer)
+               and (None in i.shape[:2] or i.shape[0] * i.shape[1] > 1)]
+    tokens = [i for i in infos if i.is_tokens]
+    if spatial:
+        return spatial[-1]
+    if tokens:
+        return tokens[-1]
+    raise ValueError(
+        "The model has no layer with a 4D (batch, height, width, channels) or token "
+        "(batch, tokens, channels) output on the path to its prediction, so there is no "
+        "feature map for Grad-CAM to explain. Received: layer=None")
+
+
+def _output_names(structure, model):
+    flat = keras.tree.flatten(structure)
+    if isinstance(structure, dict):
+        return [str(k) for k in keras.tree.flatten({k: k for k in structure})]
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) == len(flat) and len(set(names)) == len(names):
+        return names
+    return [str(i) for i in range(len(flat))]
+
+
+def select_output(structure, model, output, target):
+    """Index of the explained output among the flat outputs, or `None` for all of them
+    (a target function without `output=`).
+
+    Raises:
+        ValueError: An unknown output, or a multi-output model with neither `output=` nor
+            a target function.
+    """
+    names = _output_names(structure, model)
+    count = len(names)
+    if output is None:
+        if count == 1:
+            return 0
+        if callable(target) and not isinstance(target, targets.Target):
+            return None
+        raise ValueError(
+            f"The model has {count} outputs {names}. Pass `output=` one of them (a name or "
+            "an index) to explain it as a classifier, or a function "
+            "`target=fn(outputs, class_index)` that reads them all. Received: output=None")
+    if isinstance(output, str) and output in names:
+        return names.index(output)
+    if isinstance(output, int) and not isinstance(output, bool) and -count <= output < count:
+        return output % count
+    raise ValueError(
+        f"Unknown output {output!r}: the model's outputs are {names} (or indices 0 to "
+        f"{count - 1}). Received: output={output!r}")
+
+
+def _activation_name(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    """How an explainer reaches the model: resolved once, in its constructor.
+
+    Attributes:
+        forward: `x -> [features..., outputs...]` (flat outputs), callable inside a
+            `tf.function`; the re-traced sub-model, or a `capture.CapturedForward`.
+        targets: `LayerInfo` of each explained layer, in the order of the features.
+        structure: The model's output structure, to re-pack the flat outputs.
+        output_index: Which flat output is explained, `None` for all (target function).
+        output_shape: Shape of the explained output, batch axis included.
+        squashed: Whether the explained output is a softmax/sigmoid (its logits are then
+            recovered from the graph and differentiated).
+        score_source: Human-readable description of the differentiated score.
+        input_shape: Image shape without batch (entries may be `None`).
+        input_dtype: The model's input dtype.
+        layers: Every layer found, in call order (for listings and error messages).
+        captured: Whether the features are captured during the model's own forward pass
+            (subclassed models, layers inside custom layers) instead of re-traced.
+    """
+
+    forward: object
+    targets: tuple
+    structure: object
+    output_index: object
+    output_shape: tuple
+    squashed: bool
+    score_source: str
+    input_shape: tuple
+    input_dtype: str
+    layers: tuple
+    captured: bool
+
+
+def _needs_deep(infos, requested):
+    """Whether a requested layer (or the automatic choice) is out of the graph's reach."""
+    for item in requested:
+        if item is None:
+            spatial = [n for n, i in enumerate(infos) if i.is_spatial]
+            tokens = [n for n, i in enumerate(infos) if i.is_tokens]
+            if tokens and (not spatial or tokens[-1] > spatial[-1]):
+                return True
+        elif isinstance(item, str):
+            if not any(i.path == item or i.path.rsplit("/", 1)[-1] == item for i in infos):
+                return True
+        elif isinstance(item, keras.layers.Layer):
+            if not any(i.layer is item for i in infos):
+                return True
+    return False
+
+
+def build_graph(model, layer=None, *, output=None, target=None, features=True):
+    """Resolve the layer(s) and the explained output, and build the forward function.
+
+    Graph models (Functional, Sequential, nested ones) are re-traced so every graph node is
+    reachable; subclassed models and layers inside custom layers are captured during the
+    model's own forward pass (`tf_gradcam.capture`).
 
     Args:
-        model: A built `keras.Model` with one image input and one (batch, classes) output.
-        layer: The layer to explain: name (own or qualified by its nested models), a
-            `keras.layers.Layer`, a list of those (several layers, one map each), or `None`
-            for the last 4D layer on the path to the prediction. Defaults to `None`.
+        model: A built `keras.Model` with one image input.
+        layer: The layer to explain: name (own, or a path through nested models and custom
+            layers), a `keras.layers.Layer`, a list of those, or `None` for the automatic
+            choice. Defaults to `None`.
+        output: The explained output of a multi-output model (name or index). Defaults to
+            `None`.
+        target: The `target=` of the explainer (only checked here: a function may read all
+            outputs). Defaults to `None`.
+        features: Whether feature maps are needed (`False` for occlusion). Defaults to
+            `True`.
 
     Returns:
-        A `GradientGraph`.
+        A `Graph`.
 
     Raises:
         TypeError: `model` is not a Keras model or `layer` has the wrong type.
-        ValueError: The model is unbuilt or not an image classifier, or `layer` is unknown,
-            not spatial, or does not feed the prediction.
+        ValueError: The model is unbuilt, `layer` is unknown or has no usable output, or
+            the output is unknown.
     """
-    infos, output_path = survey(model)
+    input_shape, input_dtype = model_input(model)
     requested = layer if isinstance(layer, (list, tuple)) else [layer]
     if not requested:
         raise ValueError("`layer` is an empty list; pass at least one layer or None. "
                          "Received: layer=[]")
-    targets = tuple(resolve(infos, item) for item in requested)
-    # Trace once more, opening only the nested models that hold a target or the output.
+    for item in requested:
+        if item is not None and not isinstance(item, (str, keras.layers.Layer)):
+            raise TypeError(
+                "`layer` must be a layer name (str), a `keras.layers.Layer` of the model, or "
+                f"None for the automatic choice. Received: layer={type(item).__name__}")
+    if _is_graph_model(model):
+        surveyed = survey(model)
+        if not (features and _needs_deep(surveyed[0], requested)):
+            return _graph_path(model, surveyed, requested, output, target, features)
+    return _captured_path(model, requested, output, target, features, input_shape,
+                          input_dtype)
+
+
+def _graph_path(model, surveyed, requested, output, target, features):
+    infos, output_paths, structure = surveyed
+    chosen = tuple(resolve(infos, item) for item in requested) if features else ()
+    index = select_output(structure, model, output, target)
+    explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
-        model, expand=_model_paths([t.path for t in targets] + [output_path]))
+        model, expand=_model_paths([t.path for t in chosen] + explained))
     tensors = _tensors_by_path(tracer)
-    logits, source, squashed = _logits(outputs, tracer)
-    sub_model = keras.Model(
-        inputs, [tensors[t.path] for t in targets] + [logits, outputs],
-        name=f"{model.name}_gradcam")
-    return GradientGraph(
-        model=sub_model, targets=targets, score_source=source, squashed=squashed,
-        input_shape=tuple(inputs.shape[1:]),
-        num_classes=int(outputs.shape[-1]), layers=infos)
+    flat = keras.tree.flatten(outputs)
+    squashed, source = False, "model output"
+    if index is not None:
+        producer, _, _ = tracer.producers.get(id(flat[index]), (None, (), ""))
+        activation = _activation_name(producer) if producer is not None else ""
+        if activation in SQUASHING_ACTIVATIONS:
+            squashed = True
+            source = (f"pre-{activation} logits of {type(producer).__name__} layer "
+                      f"{producer.name!r}")
+    sub_model = keras.Model(inputs, [tensors[t.path] for t in chosen] + flat,
+                            name=f"{model.name}_gradcam")
+    shape = tuple(flat[index if index is not None else 0].shape)
+    return Graph(forward=sub_model, targets=chosen, structure=structure, output_index=index,
+                 output_shape=shape, squashed=squashed, score_source=source,
+                 input_shape=tuple(inputs.shape[1:]), input_dtype=inputs.dtype,
+                 layers=infos, captured=False)
 
 
-def build_score_graph(model):
-    """Build `images -> [logits, outputs]` for gradient-free explainers.
-
-    Returns:
-        `(sub_model, squashed)`: `squashed` says whether the outputs are softmax/sigmoid
-        probabilities (then `logits` are their pre-activation scores).
-    """
-    _, output_path = survey(model)
-    tracer, inputs, outputs = trace_model(model, expand=_model_paths([output_path]))
-    logits, _, squashed = _logits(outputs, tracer)
-    outputs = keras.ops.cast(outputs, "float32")
-    sub_model = keras.Model(inputs, [logits, outputs], name=f"{model.name}_scores")
-    return sub_model, squashed
+def _captured_path(model, requested, output, target, features, input_shape, input_dtype):
+    infos, probe = _deep_infos(model)
+    chosen = ()
+    if features:
+        chosen = tuple(_auto_deep(infos) if item is None else resolve(infos, item)
+                       for item in requested)
+    index = select_output(probe.structure, model, output, target)
+    flat = keras.tree.flatten(probe.structure)
+    activation = probe.activations[index] if index is not None else ""
+    squashed = activation in SQUASHING_ACTIVATIONS
+    source = f"pre-{activation} logits (input of the final {activation})" if squashed else (
+        "model output")
+    forward = capture.CapturedForward(model, [t.layer for t in chosen])
+    shape = tuple(flat[index if index is not None else 0].shape)
+    return Graph(forward=forward, targets=chosen, structure=probe.structure,
+                 output_index=index, output_shape=shape, squashed=squashed,
+                 score_source=source, input_shape=tuple(input_shape),
+                 input_dtype=input_dtype, layers=infos, captured=True)

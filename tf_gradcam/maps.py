@@ -1,4 +1,4 @@
-"""TF ops shared by every explainer: pick the classes, resize and normalise maps.
+"""TF ops shared by every explainer: resize and normalise maps, chunked loops, token grids.
 
 All functions take and return tensors, so they run inside the explainers' `tf.function`
 (on the GPU when there is one) and inside exported SavedModels.
@@ -8,22 +8,6 @@ import tensorflow as tf
 
 #: Relative range under which a map counts as constant during normalisation.
 FLAT_TOLERANCE = 1e-6
-
-
-def select_classes(class_index, logits):
-    """Replace -1 entries of `class_index` with each row's top-1 class.
-
-    Args:
-        class_index: int32 `(N,)`, -1 where the top-1 class is wanted.
-        logits: float `(N, classes)`.
-
-    Returns:
-        `(classes, scores)`: int32 `(N,)` and the float32 logit of each chosen class.
-    """
-    top1 = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    classes = tf.where(class_index < 0, top1, class_index)
-    scores = tf.gather(tf.cast(logits, tf.float32), classes, batch_dims=1)
-    return classes, scores
 
 
 def upsample(maps, size):
@@ -49,17 +33,7 @@ def normalize(maps):
     return tf.where(flat, constant, scaled)
 
 
-def probabilities(logits, outputs, squashed):
-    """Class probabilities: the model's outputs when it ends in a softmax/sigmoid
-    (`squashed`), else the softmax of its logits (the sigmoid for a single output)."""
-    if squashed:
-        return tf.cast(outputs, tf.float32)
-    if logits.shape[-1] == 1:
-        return tf.sigmoid(logits)
-    return tf.nn.softmax(logits, axis=-1)
-
-
-def chunked(fn, total, batch_size):
+def chunked(fn, total, batch_size, width=None):
     """Apply `fn(indices)` to `range(total)` in balanced chunks; concatenate the results.
 
     The work is split into `ceil(total / batch_size)` chunks of (nearly) equal size, none
@@ -68,12 +42,14 @@ def chunked(fn, total, batch_size):
     size 64 runs chunks of 50, 50, 50, 47 instead of four padded chunks of 64).
 
     Args:
-        fn: Maps int32 indices `(n,)` to a float32 tensor `(n,)`.
+        fn: Maps int32 indices `(n,)` to a float32 tensor `(n,)`, or `(n, width)`.
         total: Scalar int32 tensor, the number of items.
         batch_size: Python int, the largest chunk.
+        width: `None` when `fn` returns `(n,)`; else the (scalar, maybe dynamic) size of
+            its second axis. Defaults to `None`.
 
     Returns:
-        float32 `(total,)`.
+        float32 `(total,)`, or `(total, width)`.
     """
     steps = (total + batch_size - 1) // batch_size
     per_step = (total + tf.maximum(steps, 1) - 1) // tf.maximum(steps, 1)
@@ -85,6 +61,42 @@ def chunked(fn, total, batch_size):
 
     _, results = tf.while_loop(
         lambda step, _: step < steps, body,
-        [tf.constant(0), tf.TensorArray(tf.float32, size=steps, infer_shape=False,
-                                        element_shape=tf.TensorShape([None]))])
-    return tf.reshape(results.concat(), [total])
+        [tf.constant(0), tf.TensorArray(
+            tf.float32, size=steps, infer_shape=False,
+            element_shape=tf.TensorShape([None] if width is None else [None, None]))])
+    return tf.reshape(results.concat(), [total] if width is None else [total, width])
+
+
+def token_grid(info, reshape=None):
+    """The function that lays a layer's output out as `(M, h, w, D)` feature maps.
+
+    Args:
+        info: The layer's `LayerInfo` (its output shape decides).
+        reshape: `None` (automatic) or a function `(M, T, D) -> (M, h, w, D)`.
+
+    Returns:
+        A function on `(M, ...)` tensors: the identity for 4D feature maps; for tokens
+        `(M, T, D)` it drops the first r tokens (class/register tokens; the smallest r in
+        0..8 with `T - r` a perfect square) and reshapes to `(M, s, s, D)`.
+
+    Raises:
+        ValueError: Tokens that no r in 0..8 makes square, or an unknown token count,
+            without a `reshape` function.
+    """
+    if reshape is not None:
+        if not callable(reshape):
+            raise TypeError("`reshape` must be None or a function (N, T, D) -> (N, h, w, D). "
+                            f"Received: reshape={reshape!r}")
+        return reshape
+    if info.is_spatial:
+        return lambda x: x
+    tokens, channels = info.shape
+    for extra in range(9):
+        side = int(round(max((tokens or 0) - extra, 0) ** 0.5))
+        if tokens is not None and side > 0 and side * side == tokens - extra:
+            return lambda x, r=extra, s=side: tf.reshape(x[:, r:], [-1, s, s, channels])
+    raise ValueError(
+        f"Layer {info.path!r} outputs {tokens} tokens; no count of leading class/register "
+        "tokens in 0..8 leaves a square grid, so its tokens cannot be laid out as a map "
+        "automatically. Pass `reshape=fn` mapping (N, T, D) to (N, h, w, D), or choose "
+        f"another layer. Received: layer={info.path!r}, reshape=None")

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tf_gradcam import core, inputs, layers, maps, preprocessing
+from tf_gradcam import core, inputs, maps
 
 FILLS = ("mean", "blur")
 SCORES = ("probability", "logit")
@@ -76,13 +76,11 @@ class Occlusion(core.Explainer):
     method = "occlusion"
 
     def __init__(self, model, layer=None, *, patch_size=16, stride=None, fill="mean",
-                 batch_size=64, score="probability", preprocess=None):
+                 batch_size=64, score="probability", preprocess=None, output=None,
+                 target=None):
         del layer
-        self.model = model
-        score_model, self._squashed = layers.build_score_graph(model)
-        self._scores = score_model
-        self.input_shape = tuple(score_model.inputs[0].shape[1:])
-        self.num_classes = int(score_model.outputs[0].shape[-1])
+        self._use_graph(model, None, preprocess, output=output, target=target, features=False)
+        self._remember(locals())
         height, width = self.input_shape[:2]
         if height is None or width is None:
             raise ValueError(
@@ -108,7 +106,6 @@ class Occlusion(core.Explainer):
         masks, self.grid = _patch_masks(height, width, self.patch_size, self.stride)
         self._masks = tf.constant(masks)
         self._coverage = tf.constant(np.maximum(masks.sum(axis=0)[..., 0], 1.0))
-        self._preprocess = preprocessing.get(preprocess)
         self.compute = self._compile(self._compute)
 
     @property
@@ -116,12 +113,14 @@ class Occlusion(core.Explainer):
         """Forward passes one image costs: one per patch position (plus the unoccluded one)."""
         return int(self._masks.shape[0]) + 1
 
-    def _class_scores(self, images, classes):
-        logits, outputs = self._scores(self._preprocess(images), training=False)
-        classes = maps.select_classes(classes, logits)[0]
-        chosen = (logits if self.score == "logit" else
-                  maps.probabilities(logits, outputs, self._squashed))
-        return tf.gather(chosen, classes, batch_dims=1), classes, outputs
+    def _class_scores(self, images, classes, mask):
+        """`(scores (N, K), classes (N, K), logits, outputs)`: the score `score=` names."""
+        _, logits, outputs = self._forward(self._preprocess(images))
+        classes, logit_scores = self.target.select(logits, outputs, classes, mask)
+        if self.score == "logit":
+            return logit_scores, classes, logits, outputs
+        return (self.target.class_probabilities(logits, outputs, classes, mask), classes,
+                logits, outputs)
 
     def _filler(self, images):
         if self.fill == "mean":
@@ -131,23 +130,28 @@ class Occlusion(core.Explainer):
             return _gaussian_blur(images, sigma=max(self.patch_size / 4.0, 1.0))
         return tf.fill(tf.shape(images), tf.constant(float(self.fill), tf.float32))
 
-    def _compute(self, images, class_index):
+    def _compute(self, images, class_index, mask=None):
         n_patches = int(self._masks.shape[0])
-        base, classes, predictions = self._class_scores(images, class_index)
+        base, classes, logits, outputs = self._class_scores(images, class_index, mask)
         filler = self._filler(images)
         total = tf.shape(images)[0] * n_patches
+        count = tf.shape(classes)[1]
 
-        def drop(k):
+        def drop(k):  # (n,) -> (n, K): every class from one occluded pass
             image, patch = k // n_patches, k % n_patches
-            mask = tf.gather(self._masks, patch)
-            occluded = (tf.gather(images, image) * (1.0 - mask) +
-                        tf.gather(filler, image) * mask)
-            score = self._class_scores(occluded, tf.gather(classes, image))[0]
+            hide = tf.gather(self._masks, patch)
+            occluded = (tf.gather(images, image) * (1.0 - hide) +
+                        tf.gather(filler, image) * hide)
+            region = None if mask is None else tf.gather(mask, image)
+            score = self._class_scores(occluded, tf.gather(classes, image), region)[0]
             return tf.gather(base, image) - score
 
-        drops = maps.chunked(drop, total, self.batch_size)
-        drops = tf.reshape(drops, [-1, n_patches])
-        pixel_map = tf.einsum("np,phw->nhw", drops, self._masks[..., 0]) / self._coverage
-        return {"heatmaps": maps.normalize(pixel_map),
-                "cams": tf.reshape(drops, [-1, self.grid[0], self.grid[1]]),
-                "class_index": classes, "scores": base, "predictions": predictions}
+        drops = maps.chunked(drop, total, self.batch_size, width=count)
+        drops = tf.reshape(drops, [-1, n_patches, count])
+        pixel_map = tf.einsum("npk,phw->nkhw", drops, self._masks[..., 0]) / self._coverage
+        height, width = self.input_shape[:2]
+        heatmaps = tf.reshape(maps.normalize(tf.reshape(pixel_map, [-1, height, width])),
+                              [-1, count, height, width])
+        cams = tf.reshape(tf.transpose(drops, [0, 2, 1]),
+                          [-1, count, self.grid[0], self.grid[1]])
+        return self._result(heatmaps, cams, classes, base, logits, outputs)

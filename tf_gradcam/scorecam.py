@@ -36,28 +36,31 @@ class ScoreCAM(core.Explainer):
 
     method = "scorecam"
 
-    def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None):
+    def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
+                 output=None, target=None):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Score-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
         self.batch_size = inputs.positive_int("batch_size", batch_size)
         if top_k is not None:
             inputs.positive_int("top_k", top_k)
-        self._use_graph(model, layer, preprocess)
+        self._use_graph(model, layer, preprocess, output=output, target=target)
+        self._remember(locals())
+        if not self.graph.targets[0].is_spatial:
+            raise ValueError(
+                "Score-CAM masks the image with each channel's map, so it needs a 4D feature "
+                f"map. Received: layer={self.layer!r} with output shape "
+                f"{(None,) + self.graph.targets[0].shape}")
         channels = self.graph.targets[0].shape[-1]
         self.top_k = None if top_k is None else min(int(top_k), channels)
         self.compute = self._compile(self._compute)
 
-    def _probability(self, x, classes):
-        _, logits, outputs = self.graph.model(x, training=False)
-        probabilities = maps.probabilities(logits, outputs, self.graph.squashed)
-        return tf.gather(probabilities, classes, batch_dims=1)
-
-    def _compute(self, images, class_index):
+    def _compute(self, images, class_index, mask=None):
         x = self._preprocess(images)
-        features, logits, outputs = self.graph.model(x, training=False)
-        classes, scores = maps.select_classes(class_index, logits)
-        activations = tf.cast(features, tf.float32)
+        features, logits, outputs = self._forward(x)
+        classes, scores = self.target.select(logits, outputs, class_index, mask)
+        n, count = tf.shape(classes)[0], tf.shape(classes)[1]
+        activations = tf.cast(features[0], tf.float32)
         if self.top_k is not None:
             variance = tf.math.reduce_variance(activations, axis=[1, 2])
             keep = tf.math.top_k(variance, self.top_k).indices
@@ -66,16 +69,20 @@ class ScoreCAM(core.Explainer):
         size = tf.shape(images)[1:3]
         per_channel = tf.transpose(activations, [0, 3, 1, 2])  # (N, k, h, w)
 
-        def channel_score(index):
+        def channel_score(index):  # (n,) -> (n, K): all K classes from one masked pass
             image, channel = index // k, index % k
             chosen = tf.gather_nd(per_channel, tf.stack([image, channel], axis=1))
             masks = maps.normalize(maps.upsample(chosen, size))[..., tf.newaxis]
             masked = tf.gather(x, image) * tf.cast(masks, x.dtype)
-            return self._probability(masked, tf.gather(classes, image))
+            _, masked_logits, masked_outputs = self._forward(masked)
+            return self.target.class_probabilities(
+                masked_logits, masked_outputs, tf.gather(classes, image),
+                None if mask is None else tf.gather(mask, image))
 
-        weights = maps.chunked(channel_score, tf.shape(images)[0] * k, self.batch_size)
-        weights = tf.reshape(weights, [-1, 1, 1, k])
-        cams = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-        return {"heatmaps": maps.normalize(maps.upsample(cams, size)), "cams": cams,
-                "class_index": classes, "scores": scores,
-                "predictions": tf.cast(outputs, tf.float32)}
+        weights = maps.chunked(channel_score, n * k, self.batch_size, width=count)
+        weights = tf.reshape(weights, [n, k, count])
+        cams = tf.nn.relu(tf.einsum("nhwc,nck->nkhw", activations, weights))
+        flat = tf.reshape(cams, tf.concat([[n * count], tf.shape(cams)[2:]], 0))
+        heatmaps = tf.reshape(maps.normalize(maps.upsample(flat, size)),
+                              tf.concat([[n, count], size], 0))
+        return self._result(heatmaps, cams, classes, scores, logits, outputs)

@@ -1,57 +1,285 @@
-"""Turn the user's `class_index` into one class per image (or -1: the top-1 class)."""
+"""Targets: which number of the model's output an explanation explains.
 
-import numbers
+A target turns the explained output into one score per image and requested class, inside the
+explainers' compiled function. The engine differentiates (or, for occlusion and Score-CAM,
+perturbs) that score; nothing else depends on the kind of model.
 
-import numpy as np
+- `Classifier`: `(N, classes)` outputs, multi-class or multi-label; the score is the class's
+  pre-softmax/sigmoid logit.
+- `Binary`: one unit (sigmoid or logit), Keras' `label_mode="binary"`: class 1 scores the
+  logit, class 0 minus the logit.
+- `Segmentation`: `(N, H', W', classes)` outputs; the score is the sum of the class's logits
+  over the pixels predicted as that class, or over a given `mask`.
+- `Regression`: a real-valued output; the score is the output itself ("what raises it").
+- A callable `fn(outputs, class_index) -> scores` for anything else (detection, ranking...).
 
-TOP1 = -1
+The automatic choice (`target=None`) is `Binary` for one unit, `Classifier` for
+`(N, classes)` and `Segmentation` for `(N, H', W', classes)`.
+
+Example:
+>>> cam = tfg.GradCAM(model, target=tfg.targets.Regression(index=1))
+>>> cam.explain(images).scores.shape
+(2,)
+"""
+
+import copy
+
+import tensorflow as tf
+
+#: Mask value meaning "the pixels predicted as the explained class" (segmentation).
+PREDICTED_REGION = -1.0
 
 
-def _check_one(value, num_classes, shown):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            "`class_index` must be None, an int, or a sequence of ints (one per image). "
-            f"Received: class_index={shown!r}")
-    if not 0 <= int(value) < num_classes:
-        raise ValueError(
-            f"Class index {int(value)} is out of range: the model predicts {num_classes} "
-            f"classes, so a class index is in [0, {num_classes - 1}]. "
-            f"Received: class_index={shown!r}")
-    return int(value)
+class Target:
+    """Base of the named targets; see the module docstring.
+
+    Subclasses implement `select` and `class_probabilities`; `bind` checks the output shape.
+    """
+
+    #: Classes a `class_index` may name (`None`: any int, it is handed to the target).
+    num_classes = None
+    #: Whether `explain(..., mask=)` is meaningful.
+    takes_mask = False
+    #: Whether the target reads the pre-activation logits (else the raw outputs).
+    uses_logits = True
+
+    def bind(self, output_shape, squashed):
+        """Check the explained output's shape; return a target bound to it (maybe `self`)."""
+        del output_shape
+        bound = copy.copy(self)
+        bound.squashed = squashed
+        return bound
+
+    def select(self, logits, outputs, class_index, mask):
+        """`(classes, scores)`, both `(N, K)`: classes with -1 ranked, and their scores."""
+        raise NotImplementedError
+
+    def probabilities(self, logits, outputs):
+        """`(N, classes)` class probabilities, or `None` where they are not defined."""
+        del logits, outputs
+        return None
+
+    def class_probabilities(self, logits, outputs, classes, mask):
+        """`(N, K)` probability of each chosen class (the score where there is none)."""
+        return self.select(logits, outputs, classes, mask)[1]
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
 
 
-def class_indices(class_index, num_images, num_classes):
-    """One class index per image, `TOP1` (-1) where the top-1 class is wanted.
+def _rank(class_index, ranking):
+    """Replace -1 in column j of `class_index` with the j-th best class of `ranking`."""
+    k = tf.shape(class_index)[1]
+    top = tf.math.top_k(ranking, k=k).indices
+    return tf.where(class_index < 0, top, class_index)
+
+
+class Classifier(Target):
+    """`(N, classes)` outputs: the score is the class's logit (pre-softmax/sigmoid).
+
+    Probabilities are the model's own outputs when it ends in a softmax/sigmoid, else the
+    softmax of the logits.
+    """
+
+    def bind(self, output_shape, squashed):
+        if len(output_shape) != 2:
+            raise ValueError(
+                f"The Classifier target needs an output of shape (batch, classes). Use "
+                f"`target=tfg.targets.Segmentation()` for (batch, height, width, classes), or "
+                f"a function `target=fn(outputs, class_index)`. "
+                f"Received: output shape={tuple(output_shape)}")
+        bound = super().bind(output_shape, squashed)
+        bound.num_classes = int(output_shape[-1])
+        return bound
+
+    def select(self, logits, outputs, class_index, mask):
+        logits = tf.cast(logits, tf.float32)
+        classes = _rank(class_index, logits)
+        return classes, tf.gather(logits, classes, batch_dims=1)
+
+    def probabilities(self, logits, outputs):
+        if self.squashed:
+            return tf.cast(outputs, tf.float32)
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+    def class_probabilities(self, logits, outputs, classes, mask):
+        return tf.gather(self.probabilities(logits, outputs), classes, batch_dims=1)
+
+
+class Binary(Classifier):
+    """One unit (sigmoid or logit `z`) as two classes: class 1 scores `z`, class 0 `-z`.
+
+    With `class_index=None` the predicted class is explained (1 when `z > 0`, else 0), and
+    probabilities are `(N, 2)`: `[1 - p, p]`.
+    """
+
+    def bind(self, output_shape, squashed):
+        if len(output_shape) != 2 or output_shape[-1] != 1:
+            raise ValueError(
+                "The Binary target needs an output of shape (batch, 1): one sigmoid or logit "
+                f"unit. Received: output shape={tuple(output_shape)}")
+        bound = Target.bind(self, output_shape, squashed)
+        bound.num_classes = 2
+        return bound
+
+    @staticmethod
+    def _two(logits):
+        z = tf.cast(logits, tf.float32)
+        return tf.concat([-z, z], axis=-1)
+
+    def select(self, logits, outputs, class_index, mask):
+        return super().select(self._two(logits), outputs, class_index, mask)
+
+    def probabilities(self, logits, outputs):
+        p = tf.cast(outputs, tf.float32) if self.squashed else tf.sigmoid(
+            tf.cast(logits, tf.float32))
+        return tf.concat([1.0 - p, p], axis=-1)
+
+
+class Segmentation(Target):
+    """`(N, H', W', classes)` outputs: the sum of the class's logits over a region.
+
+    The region is the pixels predicted as the class (argmax), or the `mask` given to
+    `explain` (`(N, H', W')`, bool or float weights). With `class_index=None` the class
+    covering most pixels is explained. Its probability is the mean softmax (or sigmoid)
+    probability of the class over the region.
+    """
+
+    takes_mask = True
+
+    def bind(self, output_shape, squashed):
+        if len(output_shape) != 4:
+            raise ValueError(
+                "The Segmentation target needs an output of shape (batch, height, width, "
+                f"classes). Received: output shape={tuple(output_shape)}")
+        bound = super().bind(output_shape, squashed)
+        bound.num_classes = int(output_shape[-1])
+        bound.mask_shape = tuple(output_shape[1:3])
+        return bound
+
+    def _region(self, logits, classes, mask):
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)[..., tf.newaxis]
+        region = tf.cast(predicted == classes[:, tf.newaxis, tf.newaxis, :], tf.float32)
+        if mask is None:
+            return region
+        mask = tf.cast(mask, tf.float32)[..., tf.newaxis]  # (N, H', W', 1) or (N, 1, 1, 1)
+        return tf.where(mask == PREDICTED_REGION, region, mask)  # (N, H', W', K)
+
+    def _classes(self, logits, class_index):
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        area = tf.reduce_sum(tf.one_hot(predicted, tf.shape(logits)[-1]), axis=[1, 2])
+        return _rank(class_index, area)
+
+    def select(self, logits, outputs, class_index, mask):
+        logits = tf.cast(logits, tf.float32)
+        classes = self._classes(logits, class_index)
+        chosen = tf.gather(logits, classes, axis=3, batch_dims=1)  # (N, H', W', K)
+        weights = self._region(logits, classes, mask)
+        return classes, tf.reduce_sum(chosen * weights, axis=[1, 2])
+
+    def class_probabilities(self, logits, outputs, classes, mask):
+        logits = tf.cast(logits, tf.float32)
+        if self.squashed:
+            probabilities = tf.cast(outputs, tf.float32)
+        elif logits.shape[-1] == 1:
+            probabilities = tf.sigmoid(logits)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+        chosen = tf.gather(probabilities, classes, axis=3, batch_dims=1)
+        weights = self._region(logits, classes, mask)
+        total = tf.reduce_sum(weights, axis=[1, 2])
+        return tf.math.divide_no_nan(tf.reduce_sum(chosen * weights, axis=[1, 2]), total)
+
+
+class Regression(Target):
+    """A real-valued output: the score is `output[..., index]` (pre-activation), and the map
+    shows what raises the prediction. `class_index` is ignored.
 
     Args:
-        class_index: `None` (each image's top-1 class), an int (that class for every image)
-            or a sequence / 1D array of `num_images` ints.
-        num_images: Number of images in the batch.
-        num_classes: Width of the model's prediction.
+        index: Which unit of the output (after flattening the non-batch axes). Defaults
+            to `0`.
+    """
 
-    Returns:
-        int32 NumPy array of shape `(num_images,)`.
+    def __init__(self, index=0):
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(f"`index` must be an int >= 0. Received: index={index!r}")
+        self.index = index
+
+    def bind(self, output_shape, squashed):
+        size = 1
+        for dim in output_shape[1:]:
+            size *= dim
+        if self.index >= size:
+            raise ValueError(
+                f"Regression index {self.index} is out of range: the output has {size} "
+                f"value(s) per image. Received: index={self.index}")
+        return super().bind(output_shape, squashed)
+
+    def select(self, logits, outputs, class_index, mask):
+        flat = tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0], -1])
+        score = flat[:, self.index:self.index + 1]
+        return class_index, tf.tile(score, [1, tf.shape(class_index)[1]])
+
+    def __repr__(self):
+        return f"Regression(index={self.index})"
+
+
+class Function(Target):
+    """A user function `fn(outputs, class_index) -> scores` as a target.
+
+    `outputs` is exactly what the model (or its `output=`) returns: a tensor, a list or a
+    dict; `class_index` the int32 `(N,)` vector of the call, or `(N, K)` for several classes
+    per image, -1 where the user asked for none; `scores` must be float `(N,)` (or `(N, K)`).
+    """
+
+    uses_logits = False
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def select(self, logits, outputs, class_index, mask):
+        k = tf.shape(class_index)[1]
+        single = tf.squeeze(class_index, axis=1) if class_index.shape[1] == 1 else None
+        scores = self.fn(outputs, single if single is not None else class_index)
+        scores = tf.cast(scores, tf.float32)
+        if scores.shape.rank not in (1, 2):
+            raise ValueError(
+                "A target function must return one score per image, shape (N,), or (N, K) "
+                f"for K classes per image. Received: scores shape={scores.shape}")
+        scores = tf.reshape(scores, [tf.shape(class_index)[0], -1])
+        return class_index, tf.broadcast_to(scores, [tf.shape(scores)[0], k])
+
+    def __repr__(self):
+        return f"Function({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def resolve(target, output_shape, squashed):
+    """The `Target` for `target=` (None, a `Target` or a callable) on an output shape.
 
     Raises:
-        TypeError: Non-integer values (floats, bools, strings).
-        ValueError: Out-of-range values or a sequence of the wrong length.
+        TypeError: `target` is of another type.
+        ValueError: The output shape does not fit the target (or has no automatic one).
     """
-    if class_index is None:
-        return np.full((num_images,), TOP1, np.int32)
-    if isinstance(class_index, numbers.Integral) and not isinstance(class_index, bool):
-        return np.full((num_images,), _check_one(class_index, num_classes, class_index),
-                       np.int32)
-    if hasattr(class_index, "numpy"):
-        class_index = class_index.numpy()
-    if isinstance(class_index, (str, bytes)) or not hasattr(class_index, "__len__"):
-        _check_one(class_index, num_classes, class_index)
-    values = np.asarray(class_index)
-    if values.ndim == 0:
-        return class_indices(values.item(), num_images, num_classes)
-    if values.ndim != 1 or len(values) != num_images:
-        raise ValueError(
-            f"`class_index` must give one class per image: {num_images} values for "
-            f"{num_images} image(s). Received: class_index={class_index!r} "
-            f"(shape {values.shape})")
-    return np.asarray([_check_one(v, num_classes, class_index) for v in values.tolist()],
-                      np.int32)
+    if target is None:
+        rank = len(output_shape)
+        if rank == 2 and output_shape[-1] == 1:
+            target = Binary()
+        elif rank == 2:
+            target = Classifier()
+        elif rank == 4:
+            target = Segmentation()
+        else:
+            raise ValueError(
+                f"No automatic target for an output of shape {tuple(output_shape)}: "
+                "classifiers have (batch, classes), segmentation models (batch, height, "
+                "width, classes). Pass `target=tfg.targets.Regression()` or a function "
+                f"`target=fn(outputs, class_index)`. Received: output shape="
+                f"{tuple(output_shape)}")
+    elif not isinstance(target, Target):
+        if not callable(target):
+            raise TypeError(
+                "`target` must be None, a `tfg.targets` target (Classifier, Binary, "
+                "Segmentation, Regression) or a function `fn(outputs, class_index) -> "
+                f"scores`. Received: target={type(target).__name__}")
+        return Function(target)
+    return target.bind(tuple(output_shape), squashed)
