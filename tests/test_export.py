@@ -1,4 +1,4 @@
-"""SavedModel export: both signatures, in a fresh process, through the CLI tools and REST JSON."""
+"""SavedModel export: all four signatures, in a fresh process, through the CLI tools and REST JSON."""
 
 import base64
 import json
@@ -38,12 +38,16 @@ def test_round_trip_in_a_new_process(exported, tmp_path):
         import numpy as np, tensorflow as tf
         loaded = tf.saved_model.load({str(path)!r})
         x = np.load({str(tmp_path / 'images.npy')!r}); c = np.load({str(tmp_path / 'classes.npy')!r})
-        out = loaded.signatures["serving_default"](images=tf.constant(x), class_index=tf.constant(c))
+        out = loaded.signatures["explain_class"](images=tf.constant(x), class_index=tf.constant(c))
+        top1 = loaded.signatures["serving_default"](images=tf.constant(x))
         data = open({str(tmp_path / 'jpeg.bin')!r}, "rb").read()
-        raw = loaded.signatures["explain_image"](image_bytes=tf.constant([data]),
-                                                 class_index=tf.constant([-1]))
+        raw = loaded.signatures["explain_image"](image_bytes=tf.constant([data]))
+        raw_class = loaded.signatures["explain_image_class"](image_bytes=tf.constant([data]),
+                                                             class_index=tf.constant([1]))
         np.savez({str(tmp_path / 'out.npz')!r}, **{{k: v.numpy() for k, v in out.items()}},
-                 png=raw["overlay_png"].numpy()[0], bytes_heat=raw["heatmaps"].numpy())
+                 png=raw["overlay_png"].numpy()[0], bytes_heat=raw["heatmaps"].numpy(),
+                 top1=top1["class_index"].numpy(), top1_heat=top1["heatmaps"].numpy(),
+                 bytes_class=raw_class["class_index"].numpy())
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=300)
@@ -55,6 +59,10 @@ def test_round_trip_in_a_new_process(exported, tmp_path):
     np.testing.assert_allclose(got["heatmaps"], want.heatmaps, atol=1e-4)
     np.testing.assert_allclose(got["scores"], want.scores, rtol=1e-5)
     np.testing.assert_allclose(got["predictions"], want.predictions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["probabilities"], want.probabilities, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got["top1"], top1)  # no class input at all
+    np.testing.assert_allclose(got["top1_heat"], cam.explain(images).heatmaps, atol=1e-4)
+    assert got["bytes_class"].tolist() == [1]
     overlay = cv2.imdecode(np.frombuffer(got["png"].tobytes(), np.uint8), cv2.IMREAD_COLOR)
     assert overlay.shape == (64, 64, 3)
     # JPEG is lossy: the map from decoded bytes is close to the one from the exact pixels.
@@ -71,6 +79,7 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = shown.stdout
     for expected in ("signature_def['serving_default']", "signature_def['explain_image']",
+                     "signature_def['explain_class']", "signature_def['explain_image_class']",
                      "inputs['images'] tensor_info:", "dtype: DT_FLOAT",
                      "shape: (-1, 64, 64, 3)", "inputs['image_bytes'] tensor_info:",
                      "dtype: DT_STRING", "outputs['heatmaps'] tensor_info:",
@@ -79,7 +88,7 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     np.save(tmp_path / "x.npy", synthetic.make_scenes(2, seed=3).images.astype(np.float32))
     np.save(tmp_path / "c.npy", np.array([-1, 1], np.int32))
     run = subprocess.run([str(cli), "run", "--dir", str(path), "--tag_set", "serve",
-                          "--signature_def", "serving_default", "--inputs",
+                          "--signature_def", "explain_class", "--inputs",
                           f"images={tmp_path / 'x.npy'};class_index={tmp_path / 'c.npy'}",
                           "--outdir", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300)
@@ -140,10 +149,35 @@ def test_rest_json_pixels_request(loaded, exported):
 def test_corrupt_bytes_fail_that_request_only(loaded):
     signature = loaded.signatures["explain_image"]
     with pytest.raises(tf.errors.InvalidArgumentError):
-        signature(image_bytes=tf.constant([b"not an image"]), class_index=tf.constant([-1]))
-    ok = signature(image_bytes=tf.constant([_png(synthetic.make_scenes(1).images[0])]),
-                   class_index=tf.constant([-1]))
+        signature(image_bytes=tf.constant([b"not an image"]))
+    ok = signature(image_bytes=tf.constant([_png(synthetic.make_scenes(1).images[0])]))
     assert ok["heatmaps"].shape == (1, 64, 64)
+
+
+def test_requests_without_a_class_use_the_top1_signatures():
+    assert serving.request_images(np.zeros((1, 2, 2, 3)))["signature_name"] == "serving_default"
+    body = serving.request_bytes([b"x"])
+    assert body["signature_name"] == "explain_image" and "class_index" not in body["instances"][0]
+    assert serving.request_bytes([b"x"], 3)["instances"][0]["class_index"] == 3
+
+
+def test_segmentation_and_binary_models_export(tmp_path):
+    import keras
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="f")(inp)
+    segmenter = keras.Model(inp, keras.layers.Conv2D(3, 1, activation="softmax")(features))
+    binary = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(features)))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    for name, model in (("seg", segmenter), ("bin", binary)):
+        cam = tfg.GradCAM(model)
+        loaded = tf.saved_model.load(str(tfg.export_saved_model(cam, tmp_path / name)))
+        out = loaded.signatures["explain_class"](images=tf.constant(x),
+                                                 class_index=tf.constant([0, 1]))
+        want = cam.explain(x, class_index=[0, 1])
+        np.testing.assert_allclose(out["heatmaps"].numpy(), want.heatmaps, atol=1e-4)
+        np.testing.assert_allclose(out["scores"].numpy(), want.scores, rtol=1e-4, atol=1e-5)
 
 
 def test_export_refuses_a_non_empty_folder(exported):

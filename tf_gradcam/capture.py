@@ -107,6 +107,7 @@ class Probe:
         records: `(path, layer, shape, feeds)` per recorded layer in call order: `shape`
             the output shape without batch, `feeds` whether it reaches the model's output.
         structure: The model's output structure (tensor, list or dict) with `TensorSpec`s.
+        output_paths: Paths of the layers whose output is a model output.
         activations: Per flat output, "softmax"/"sigmoid" when a graph op of that kind
             makes it (its input is then the logits), else "".
     """
@@ -132,6 +133,8 @@ class Probe:
             found["records"] = [(by_id[id(layer)], layer, tuple(t.shape[1:]), g is not None)
                                 for (layer, t), g in zip(firsts, grads)]
             found["activations"] = [undo_squashing(t)[1] for t in flat]
+            found["output_paths"] = {by_id[id(layer)] for layer, t in firsts
+                                     if any(t is o for o in flat)}
             found["structure"] = keras.tree.map_structure(
                 lambda t: tf.TensorSpec(t.shape, t.dtype), out)
             return total
@@ -141,6 +144,7 @@ class Probe:
         self.records = found["records"]
         self.structure = found["structure"]
         self.activations = found["activations"]
+        self.output_paths = found["output_paths"]
 
 
 class CapturedForward:

@@ -621,7 +621,7 @@ def cmd_export(args):
                                          alpha=args.alpha)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
-    print(f"exported {explainer!r} to {path} (signatures: serving_default, explain_image)")
+    print(f"exported {explainer!r} to {path} (signatures: serving_default, explain_class, explain_image, explain_image_class)")
     return EXIT_OK
 
 

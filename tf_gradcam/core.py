@@ -393,11 +393,24 @@ class GradientCAM(Explainer):
 def _class_gradients(tape, scores, source):
     """Gradients of each image's K scores `(N, K)` w.r.t. `source` `(N, ...)`:
     `(N, K, ...)`. One backward pass for K = 1; K vectorised ones (`batch_jacobian`)
-    otherwise, all from the same forward pass."""
-    return tf.cond(
-        tf.shape(scores)[1] == 1,
-        lambda: tape.gradient(scores, source)[:, tf.newaxis],
-        lambda: tape.batch_jacobian(scores, source, experimental_use_pfor=True))
+    otherwise, all from the same forward pass.
+
+    Raises:
+        ValueError: The score does not depend on `source` (e.g. `source` is the output
+            layer itself, after the softmax whose logits are explained).
+    """
+    def one_class():
+        gradient = tape.gradient(scores, source)
+        if gradient is None:
+            raise ValueError(
+                "The explained score does not depend on the chosen layer's output, so there "
+                "is no gradient to weight it with: the layer is the output layer itself (its "
+                "pre-activation logits are explained) or does not feed the output. Choose an "
+                f"earlier layer. Received: layer output {source.name!r}")
+        return gradient[:, tf.newaxis]
+
+    return tf.cond(tf.shape(scores)[1] == 1, one_class,
+                   lambda: tape.batch_jacobian(scores, source, experimental_use_pfor=True))
 
 
 def _per_class(maps_, n, k):

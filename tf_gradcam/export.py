@@ -1,13 +1,18 @@
 """Export an explainer as a TensorFlow SavedModel that TF Serving loads as is.
 
-Two signatures, both pure TF ops (no `tf.py_function`, NumPy or OpenCV), so they run on the
-server's GPU when there is one:
+Four signatures, all pure TF ops (no `tf.py_function`, NumPy or OpenCV), so they run on the
+server's GPU when there is one. TF Serving needs every input of a signature in every request,
+so the top-1 signatures take the images alone:
 
-- `serving_default`: `images` float32 `[None, H, W, C]` and `class_index` int32 `[None]`
-  (-1 = top-1) -> `predictions`, `class_index`, `scores`, `heatmaps` `[None, H, W]`.
+- `serving_default`: `images` float32 `[None, H, W, C]` -> `predictions`, `class_index`,
+  `scores`, `heatmaps` `[None, H, W]` (and `probabilities` for classifiers), top-1 class.
+- `explain_class`: `images` and `class_index` int32 `[None]` (-1 = top-1) -> the same.
 - `explain_image`: `image_bytes` tf.string `[None]` (JPEG/PNG/BMP/GIF; base64 in the REST
-  JSON) and `class_index` -> the same plus `overlay_png`: the heatmap blended over the decoded
-  image with a colormap lookup table, encoded as PNG.
+  JSON) -> the same plus `overlay_png`: the heatmap blended over the decoded image with a
+  colormap lookup table, encoded as PNG.
+- `explain_image_class`: `image_bytes` and `class_index` -> the same as `explain_image`.
+
+Segmentation models are explained over each class's predicted region.
 """
 
 import pathlib
@@ -15,9 +20,10 @@ import pathlib
 import keras
 import tensorflow as tf
 
-from tf_gradcam import visualize
+from tf_gradcam import targets, visualize
 
-OUTPUT_KEYS = ("predictions", "class_index", "scores", "heatmaps")
+OUTPUT_KEYS = ("predictions", "probabilities", "class_index", "scores", "heatmaps")
+SIGNATURES = ("serving_default", "explain_class", "explain_image", "explain_image_class")
 
 
 def _overlay(images_uint8, heatmaps, lut, alpha):
@@ -43,26 +49,37 @@ class _Signatures:
         self.size, self.channels = (height, width), channels
 
     def specs(self):
-        class_spec = tf.TensorSpec([None], tf.int32, name="class_index")
-        return {
-            "serving_default": [tf.TensorSpec([None, *self.size, self.channels], tf.float32,
-                                              name="images"), class_spec],
-            "explain_image": [tf.TensorSpec([None], tf.string, name="image_bytes"),
-                              class_spec]}
+        images = tf.TensorSpec([None, *self.size, self.channels], tf.float32, name="images")
+        data = tf.TensorSpec([None], tf.string, name="image_bytes")
+        classes = tf.TensorSpec([None], tf.int32, name="class_index")
+        return {"serving_default": [images], "explain_class": [images, classes],
+                "explain_image": [data], "explain_image_class": [data, classes]}
 
-    def serving_default(self, images, class_index):
-        result = self._explainer.compute(images, class_index)
-        return {key: result[key] for key in OUTPUT_KEYS}
+    def explain_class(self, images, class_index):
+        n = tf.shape(images)[0]
+        args = [images, tf.reshape(class_index, [n, 1])]
+        if self._explainer.target.takes_mask:  # the predicted region of each class
+            args.append(tf.fill([n, 1, 1], targets.PREDICTED_REGION))
+        result = self._explainer.compute(*args)
+        return {key: (result[key] if key in ("predictions", "probabilities")
+                      else result[key][:, 0])
+                for key in OUTPUT_KEYS if key in result and tf.is_tensor(result[key])}
+
+    def serving_default(self, images):
+        return self.explain_class(images, tf.fill([tf.shape(images)[0]], -1))
 
     def _decode(self, data):
         image = tf.io.decode_image(data, channels=self.channels, expand_animations=False)
         image = tf.image.resize(tf.cast(image, tf.float32), self.size, antialias=True)
         return tf.clip_by_value(tf.round(image), 0.0, 255.0)
 
-    def explain_image(self, image_bytes, class_index):
+    def explain_image(self, image_bytes):
+        return self.explain_image_class(image_bytes, tf.fill([tf.shape(image_bytes)[0]], -1))
+
+    def explain_image_class(self, image_bytes, class_index):
         images = tf.map_fn(self._decode, image_bytes, fn_output_signature=tf.TensorSpec(
             [*self.size, self.channels], tf.float32))
-        result = self.serving_default(images, class_index)
+        result = self.explain_class(images, class_index)
         rgb = tf.cast(images, tf.uint8)
         if self.channels == 1:
             rgb = tf.image.grayscale_to_rgb(rgb)
@@ -73,8 +90,8 @@ class _Signatures:
 
 
 def export_saved_model(explainer, export_dir, *, colormap="jet", alpha=0.4):
-    """Write `explainer` as a SavedModel with the `serving_default` and `explain_image`
-    signatures.
+    """Write `explainer` as a SavedModel with the `serving_default`, `explain_class`,
+    `explain_image` and `explain_image_class` signatures (see the module docstring).
 
     The explainer's own preprocessing (`preprocess=` given to it) is part of both signatures:
     clients send raw pixels (0-255) or encoded image files.

@@ -152,9 +152,10 @@ def candidates(infos):
     return [info for info in infos if info.is_spatial or info.is_tokens]
 
 
-def _auto_target(infos):
-    """The last spatial layer; a leaf wins over the nested model it ends."""
-    usable = [i for i in infos if i.is_spatial
+def _auto_target(infos, exclude=()):
+    """The last spatial layer that is not an output layer (`exclude`: their paths); a leaf
+    wins over the nested model it ends."""
+    usable = [i for i in infos if i.is_spatial and i.path not in exclude
               and not isinstance(i.layer, keras.layers.InputLayer)]
     informative = [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
     pool = informative or usable
@@ -174,15 +175,16 @@ def _names(infos, limit=12):
     return names
 
 
-def resolve(infos, layer):
-    """Return the `LayerInfo` that `layer` (None, name or Layer object) designates.
+def resolve(infos, layer, exclude=()):
+    """Return the `LayerInfo` that `layer` (None, name or Layer object) designates;
+    `exclude` are the output layers' paths, never chosen automatically.
 
     Raises:
         ValueError: Unknown name, ambiguous name, non-spatial layer or one off the path.
         TypeError: `layer` is not a string, a Layer or None.
     """
     if layer is None:
-        return _auto_target(infos)
+        return _auto_target(infos, exclude)
     if isinstance(layer, str):
         matches = [i for i in infos if i.path == layer] or [
             i for i in infos if i.path.rsplit("/", 1)[-1] == layer]
@@ -316,7 +318,7 @@ def _is_attention(layer):
             or "attention" in type(layer).__name__.lower())
 
 
-def _auto_deep(infos):
+def _auto_deep(infos, exclude=()):
     """Automatic layer through custom layers: for transformers the input of the last
     attention (its patch tokens still reach a class-token head), else the last feature
     map, else the last token layer."""
@@ -327,7 +329,8 @@ def _auto_deep(infos):
         before = before or [i for i in infos[:attention[-1]] if i.is_tokens]
         if before:
             return before[-1]
-    spatial = [i for i in infos if i.is_spatial and not isinstance(i.layer, keras.layers.InputLayer)
+    spatial = [i for i in infos if i.is_spatial and i.path not in exclude
+               and not isinstance(i.layer, keras.layers.InputLayer)
                and (None in i.shape[:2] or i.shape[0] * i.shape[1] > 1)]
     tokens = [i for i in infos if i.is_tokens]
     if spatial:
@@ -482,7 +485,10 @@ def build_graph(model, layer=None, *, output=None, target=None, features=True):
 
 def _graph_path(model, surveyed, requested, output, target, features):
     infos, output_paths, structure = surveyed
-    chosen = tuple(resolve(infos, item) for item in requested) if features else ()
+    outputs = set(output_paths)
+    output_prefixes = {p.rsplit("/", 1)[0] for p in outputs}
+    exclude = outputs | {i.path for i in infos if i.path in output_prefixes}
+    chosen = tuple(resolve(infos, item, exclude) for item in requested) if features else ()
     index = select_output(structure, model, output, target)
     explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
@@ -510,8 +516,8 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
     infos, probe = _deep_infos(model)
     chosen = ()
     if features:
-        chosen = tuple(_auto_deep(infos) if item is None else resolve(infos, item)
-                       for item in requested)
+        chosen = tuple(_auto_deep(infos, probe.output_paths) if item is None
+                       else resolve(infos, item) for item in requested)
     index = select_output(probe.structure, model, output, target)
     flat = keras.tree.flatten(probe.structure)
     activation = probe.activations[index] if index is not None else ""
