@@ -85,8 +85,9 @@ def average_drop(explainer, images, explanation, *, class_index=None, batch_size
             classes.
 
     Example:
+    >>> from tf_gradcam import metrics
     >>> cam = tfg.GradCAM(model)
-    >>> drop = tfg.metrics.average_drop(cam, images, cam.explain(images))
+    >>> drop = metrics.average_drop(cam, images, cam.explain(images))
     >>> 0.0 <= drop <= 100.0
     True
     """
@@ -121,8 +122,9 @@ def increase_in_confidence(explainer, images, explanation, *, class_index=None, 
         ValueError: As `average_drop`.
 
     Example:
+    >>> from tf_gradcam import metrics
     >>> cam = tfg.GradCAM(model)
-    >>> rise = tfg.metrics.increase_in_confidence(cam, images, cam.explain(images))
+    >>> rise = metrics.increase_in_confidence(cam, images, cam.explain(images))
     >>> rise in (0.0, 50.0, 100.0)
     True
     """

@@ -133,8 +133,9 @@ deletion.__doc__ = f"""Deletion AUC: remove the most relevant pixels first; lowe
                   'Defaults to `0.0` (black).')}
 
     Example:
+    >>> from tf_gradcam import metrics
     >>> cam = tfg.GradCAM(model)
-    >>> auc = tfg.metrics.deletion(cam, images, cam.explain(images), steps=16)
+    >>> auc = metrics.deletion(cam, images, cam.explain(images), steps=16)
     >>> 0.0 <= auc <= 1.0
     True
     """
@@ -149,9 +150,10 @@ insertion.__doc__ = f"""Insertion AUC: insert the most relevant pixels first; hi
                   '11 x 11 window, as in RISE) or a raw pixel value. Defaults to `"blur"`.')}
 
     Example:
+    >>> from tf_gradcam import metrics
     >>> cam = tfg.GradCAM(model)
-    >>> result = tfg.metrics.insertion(cam, images, cam.explain(images), steps=16,
-    ...                                return_per_image=True)
+    >>> result = metrics.insertion(cam, images, cam.explain(images), steps=16,
+    ...                            return_per_image=True)
     >>> result.curves.shape, result.x[[0, -1]]
     ((2, 17), array([0., 1.]))
     """

@@ -201,8 +201,9 @@ def road(explainer, images, explanation, *, percentiles=PERCENTILES, order="comb
             are NaN; bad images or classes.
 
     Example:
+    >>> from tf_gradcam import metrics
     >>> cam = tfg.GradCAM(model)
-    >>> score = tfg.metrics.road(cam, images, cam.explain(images), percentiles=(20, 80))
+    >>> score = metrics.road(cam, images, cam.explain(images), percentiles=(20, 80))
     >>> -1.0 <= score <= 1.0
     True
     """

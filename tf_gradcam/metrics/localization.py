@@ -88,9 +88,10 @@ def pointing_game(heatmaps, masks_or_boxes, *, tolerance=0, return_per_image=Fal
             image, a negative tolerance, or no image with an object.
 
     Example:
-    >>> scenes = tfg.synthetic.make_scenes(4, seed=3, both=True)
+    >>> from tf_gradcam import metrics, synthetic
+    >>> scenes = synthetic.make_scenes(4, seed=3, both=True)
     >>> exp = tfg.GradCAM(model).explain(scenes.images, class_index=0)  # the squares
-    >>> hits = tfg.metrics.pointing_game(exp, scenes.boxes[:, 0], tolerance=15)
+    >>> hits = metrics.pointing_game(exp, scenes.boxes[:, 0], tolerance=15)
     >>> 0.0 <= hits <= 1.0
     True
     """
@@ -174,9 +175,10 @@ def localization_accuracy(heatmaps, boxes, *, threshold=0.15, iou_threshold=0.5,
             thresholds outside [0, 1], or no image with a box.
 
     Example:
-    >>> scenes = tfg.synthetic.make_scenes(4, seed=3, both=True)
+    >>> from tf_gradcam import metrics, synthetic
+    >>> scenes = synthetic.make_scenes(4, seed=3, both=True)
     >>> exp = tfg.GradCAM(model).explain(scenes.images, class_index=1)  # the crosses
-    >>> accuracy = tfg.metrics.localization_accuracy(exp, scenes.boxes[:, 1])
+    >>> accuracy = metrics.localization_accuracy(exp, scenes.boxes[:, 1])
     >>> 0.0 <= accuracy <= 1.0
     True
     """
@@ -219,9 +221,10 @@ def max_box_accuracy(heatmaps, boxes, *, thresholds=THRESHOLDS, iou_threshold=0.
         ValueError: As `localization_accuracy`, or an empty threshold list.
 
     Example:
-    >>> scenes = tfg.synthetic.make_scenes(4, seed=3, both=True)
+    >>> from tf_gradcam import metrics, synthetic
+    >>> scenes = synthetic.make_scenes(4, seed=3, both=True)
     >>> exp = tfg.GradCAM(model).explain(scenes.images, class_index=1)
-    >>> best = tfg.metrics.max_box_accuracy(exp, scenes.boxes[:, 1], thresholds=(0.2, 0.5))
+    >>> best = metrics.max_box_accuracy(exp, scenes.boxes[:, 1], thresholds=(0.2, 0.5))
     >>> 0.0 <= best <= 1.0
     True
     """
