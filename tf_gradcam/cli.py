@@ -41,7 +41,7 @@ _OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
 # applies): INFO/WARNING lines, the CPU-instructions note and the "no CUDA driver" error.
 _TF_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
-    r"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]"
+    r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\]"
     r"|E\d{4} .*(cuInit|cuda drivers|CUDA driver)"
     r"|To enable the following instructions:)")
 
