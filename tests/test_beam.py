@@ -145,6 +145,19 @@ def test_model_handler_results(model_path):
         GradCAMModelHandler(model_path, method="nope")
 
 
+def test_remote_model_is_copied_through_beam_filesystems(model_path, monkeypatch):
+    from apache_beam.io.filesystems import FileSystems
+
+    from tf_gradcam.beam.handler import load_keras_model
+
+    opened = []
+    monkeypatch.setattr(FileSystems, "get_scheme", staticmethod(lambda path: "remote"))
+    monkeypatch.setattr(FileSystems, "open", staticmethod(
+        lambda path, compression_type: opened.append(path) or open(model_path, "rb")))
+    model = load_keras_model(str(model_path))
+    assert opened == [str(model_path)] and model.output_shape == (None, 3)
+
+
 def test_missing_beam_names_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m == "tf_gradcam.beam" or
                  m.startswith("tf_gradcam.beam.")]:

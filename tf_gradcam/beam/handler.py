@@ -26,7 +26,7 @@ class GradCAMModelHandler(ModelHandler):
     `(H, W, 3)` for Guided Grad-CAM), `layer` and `method`; `model_id` is the model path.
 
     Args:
-        model_path: A `.keras` file (local, or a remote path Keras can read, e.g. `gs://`).
+        model_path: A `.keras` file, local or on any Beam filesystem (`gs://`, `s3://`, ...).
         layer: The layer to explain, as for `tfg.GradCAM`; `None` finds it. Defaults to
             `None`.
         method: A registry name (`tfg.METHODS`). Defaults to `"gradcam"`.
@@ -66,9 +66,7 @@ class GradCAMModelHandler(ModelHandler):
     def load_model(self):
         """Load the model (safe mode) and build the explainer; Beam calls this once per
         worker."""
-        import keras
-
-        model = keras.saving.load_model(self._model_path, compile=False, safe_mode=True)
+        model = load_keras_model(self._model_path)
         return registry.get(self._method)(model, self._layer, preprocess=self._preprocess,
                                           **self._explainer_kwargs)
 
@@ -117,6 +115,33 @@ class GradCAMModelHandler(ModelHandler):
     def __repr__(self):
         return (f"GradCAMModelHandler(model_path={self._model_path!r}, layer={self._layer!r}, "
                 f"method={self._method!r})")
+
+
+def load_keras_model(path):
+    """Load a `.keras` file with Keras' safe mode, from a local path or any Beam filesystem.
+
+    Remote files (`gs://`, `s3://`, `hdfs://`, ...) are copied to a local temporary file
+    through `apache_beam.io.filesystems.FileSystems` first, so every filesystem Beam can read
+    works, not only those `tf.io.gfile` knows.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import keras
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    if FileSystems.get_scheme(str(path)) is None:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    handle, local = tempfile.mkstemp(suffix=".keras")
+    try:
+        with os.fdopen(handle, "wb") as target, FileSystems.open(
+                str(path), compression_type=CompressionTypes.UNCOMPRESSED) as source:
+            shutil.copyfileobj(source, target)
+        return keras.saving.load_model(local, compile=False, safe_mode=True)
+    finally:
+        os.unlink(local)
 
 
 def _check_class(class_index):

@@ -36,7 +36,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from tf_gradcam import files, records
-from tf_gradcam.beam.handler import GradCAMModelHandler
+from tf_gradcam.beam.handler import GradCAMModelHandler, load_keras_model
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 OVERLAY_DIR = "overlays"
@@ -284,8 +284,6 @@ def build_parser():
 
 def _check(args):
     """Validate the command line before a pipeline starts; returns `(size, labels)`."""
-    import keras
-
     from tf_gradcam import registry, visualize
 
     if args.min_batch_size < 1 or args.max_batch_size < args.min_batch_size:
@@ -303,7 +301,7 @@ def _check(args):
     if FileSystems.get_scheme(args.model) is None and not os.path.isfile(args.model):
         raise UsageError(f"model file {args.model!r} does not exist")
     try:  # load it once here too: wrong layers or methods fail now, not on every worker
-        model = keras.saving.load_model(args.model, compile=False, safe_mode=True)
+        model = load_keras_model(args.model)
         explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess)
     except Exception as err:  # noqa: BLE001 - any loader/explainer failure is a usage error
         raise UsageError(f"could not explain with model {args.model!r}: "
