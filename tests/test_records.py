@@ -54,6 +54,13 @@ def test_explained_ranks_continue_from_first_rank():
     assert items[0].heatmap.shape == (4, 5)
 
 
+def test_no_probabilities_give_an_empty_probability():
+    exp = batch()
+    exp.probabilities = None
+    row = records.explanation_rows(exp, 0, "a.png")[0]
+    assert row["probability"] is None and records.csv_values(row)[5] == ""
+
+
 def test_guided_rgb_maps_are_summarised_by_their_mean():
     item = records.Explained(1, 0, 1.0, 0.5, np.ones((4, 5, 3), np.float32))
     assert records.row("a", item, layer="l", method="guided-gradcam")["heatmap_mean"] == 1.0

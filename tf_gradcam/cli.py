@@ -83,7 +83,8 @@ def _explain_batch(explainer, batch, args):
     first = explainer.explain(batch, args.class_index)
     per_image = [records.explained(first, i) for i in range(len(batch))]
     if args.class_index is None and args.top > 1:
-        order = np.argsort(-np.asarray(first.predictions), axis=1, kind="stable")
+        ranking = first.predictions if first.probabilities is None else first.probabilities
+        order = np.argsort(-np.asarray(ranking), axis=1, kind="stable")
         for rank in range(1, min(args.top, order.shape[1])):
             exp = explainer.explain(batch, order[:, rank])
             for i, items in enumerate(per_image):

@@ -12,7 +12,8 @@ Columns:
     class_index: The explained class.
     class_name: The class's name from the labels, `""` without labels.
     score: The explained score (the logit for models ending in a softmax/sigmoid).
-    probability: The model's probability of that class (`Explanation.probabilities`).
+    probability: The model's probability of that class (`Explanation.probabilities`), `None`
+        where the explained output is not a classifier.
     heatmap_mean: Mean of the heatmap in [0, 1] (the fraction of the image the map covers).
     heatmap_peak_yx: `[y, x]` of the heatmap's maximum, in model-input pixels.
     layer: The explained layer (several joined by ",").
@@ -41,7 +42,7 @@ class Explained(typing.NamedTuple):
     rank: int
     class_index: int
     score: float
-    probability: float
+    probability: typing.Optional[float]  # None where the output is not a classifier
     heatmap: np.ndarray
 
 
@@ -71,13 +72,14 @@ def explained(explanation, i, first_rank=1):
     several = classes.ndim == 1
     classes = classes.reshape(-1)
     scores = np.asarray(explanation.scores[i]).reshape(-1)
-    probabilities = np.asarray(explanation.probabilities[i])
+    probabilities = (None if explanation.probabilities is None
+                     else np.asarray(explanation.probabilities[i]))
     result = []
     for k, c in enumerate(classes):
         c = int(c)
         result.append(Explained(
             rank=first_rank + k, class_index=c, score=float(scores[k]),
-            probability=float(probabilities[c]),
+            probability=None if probabilities is None else float(probabilities[c]),
             heatmap=explanation.heatmaps[i][k] if several else explanation.heatmaps[i]))
     return result
 
@@ -112,7 +114,8 @@ def row(image, item, *, layer, method, overlay="", note="", labels=None):
     return {
         "image": str(image), "rank": int(item.rank), "class_index": c,
         "class_name": str(labels[c]) if labels is not None and 0 <= c < len(labels) else "",
-        "score": float(item.score), "probability": float(item.probability),
+        "score": float(item.score),
+        "probability": None if item.probability is None else float(item.probability),
         "heatmap_mean": float(heat.mean()),
         "heatmap_peak_yx": [int(v) for v in np.unravel_index(int(heat.argmax()), heat.shape)],
         "layer": ",".join(layer) if isinstance(layer, (list, tuple)) else str(layer),
