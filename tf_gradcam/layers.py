@@ -14,6 +14,7 @@ and the model's own graph use, is untouched.)
 """
 
 import dataclasses
+import warnings
 
 import keras
 
@@ -94,10 +95,13 @@ class _Tracer:
 
         # The input in the structure the model was built with (a tensor, `[x]`, `(x,)` or
         # `{"name": x}`); `clone_model` requires exactly that structure.
-        clone = keras.models.clone_model(
-            model, input_tensors=keras.tree.pack_sequence_as(model.input, [inputs]),
-            clone_function=lambda op: op,
-            call_function=call_function)
+        with warnings.catch_warnings():
+            # A dict input keyed differently from our tensor's name only makes Keras warn.
+            warnings.filterwarnings("ignore", "When providing `inputs` as a dict",
+                                    UserWarning)
+            clone = keras.models.clone_model(
+                model, input_tensors=keras.tree.pack_sequence_as(model.input, [inputs]),
+                clone_function=lambda op: op, call_function=call_function)
         return keras.tree.pack_sequence_as(model.output, clone.outputs)
 
 
@@ -187,7 +191,7 @@ def resolve(infos, layer, exclude=()):
         return _auto_target(infos, exclude)
     if isinstance(layer, str):
         matches = [i for i in infos if i.path == layer] or [
-            i for i in infos if i.path.rsplit("/", 1)[-1] == layer]
+            i for i in infos if i.path.endswith("/" + layer)]  # own name or path suffix
         if len(matches) > 1:
             raise ValueError(
                 f"Layer name {layer!r} is ambiguous: it exists in several nested models. "
@@ -430,7 +434,7 @@ def _needs_deep(infos, requested):
             if tokens and (not spatial or tokens[-1] > spatial[-1]):
                 return True
         elif isinstance(item, str):
-            if not any(i.path == item or i.path.rsplit("/", 1)[-1] == item for i in infos):
+            if not any(i.path == item or i.path.endswith("/" + item) for i in infos):
                 return True
         elif isinstance(item, keras.layers.Layer):
             if not any(i.layer is item for i in infos):
