@@ -217,6 +217,15 @@ def test_compiled_once_for_any_batch_steps_or_percentiles():
     assert all(f.experimental_get_tracing_count() == 1 for f in functions.values())
 
 
+def test_one_trace_per_explainer_is_not_reported_as_retracing(caplog):
+    # TensorFlow warns when one code object traces 5+ times; six explainers are not that.
+    images = np.ones((1, 8, 8, 1), np.float32)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(7):
+            metrics.deletion(RegionScore(8), images, images[..., 0], class_index=[0], steps=2)
+    assert "retracing" not in caplog.text
+
+
 def test_chunking_does_not_change_the_numbers():
     scorer = RegionScore(8, region=(2, 2, 6, 6))
     rng = np.random.default_rng(2)

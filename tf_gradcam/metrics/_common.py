@@ -2,6 +2,7 @@
 the TF helpers that order pixels and blur images."""
 
 import dataclasses
+import functools
 import numbers
 import weakref
 
@@ -67,8 +68,10 @@ def heatmap_batch(explanation, name="explanation"):
         maps = maps[np.newaxis]
         classes = None if classes is None else np.reshape(classes, (1,))
     if maps.ndim != 3 or 0 in maps.shape:
-        hint = (" For RGB maps such as Guided Grad-CAM's, reduce the channels first, e.g. "
-                "`np.abs(maps - np.median(maps, axis=(1, 2, 3), keepdims=True)).mean(-1)`."
+        hint = (" With several classes per image (N, K, H, W) judge one at a time: "
+                "`exp.heatmaps[:, k]` with `class_index=exp.class_index[:, k]`. Reduce RGB maps "
+                "(Guided Grad-CAM's) to one channel first, e.g. `np.abs(maps - "
+                "np.median(maps, axis=(1, 2, 3), keepdims=True)).mean(-1)`."
                 if maps.ndim == 4 else "")
         raise ValueError(f"Heatmaps must be (N, H, W) or one (H, W) map.{hint} "
                          f"Received: heatmaps.shape={maps.shape}")
@@ -158,13 +161,17 @@ _COMPILED = weakref.WeakKeyDictionary()
 
 
 def compiled(explainer, key, build):
-    """The `tf.function` `build(explainer_ref)` for `(explainer, key)`, made on first use.
+    """The compiled function for `(explainer, key)`, made on first use.
 
-    `key` holds only the settings that change the graph (chunk size, kind of baseline), so
-    repeated metric calls on one explainer reuse one trace."""
+    `build(explainer_ref)` returns `(python_function, input_signature)`. `key` holds only
+    the settings that change the graph (chunk size, kind of baseline), so repeated metric
+    calls on one explainer reuse one trace. The function is wrapped in a
+    `functools.partial`: TensorFlow's frequent-retracing warning counts traces per code
+    object, and one trace for each of many explainers is not retracing."""
     functions = _COMPILED.setdefault(explainer, {})
     if key not in functions:
-        functions[key] = build(weakref.ref(explainer))
+        function, signature = build(weakref.ref(explainer))
+        functions[key] = tf.function(functools.partial(function), input_signature=signature)
     return functions[key]
 
 

@@ -25,9 +25,9 @@ def _build(ref, batch_size):
         both = maps.chunked(score, 2 * n, batch_size)
         return both[:n], both[n:]
 
-    return tf.function(confidences, input_signature=[
+    return confidences, [
         _common.image_spec(explainer), tf.TensorSpec((None, None, None), tf.float32),
-        tf.TensorSpec((None,), tf.int32)])
+        tf.TensorSpec((None,), tf.int32)]
 
 
 def confidence_change(explainer, images, explanation, *, class_index=None, batch_size=64):

@@ -35,10 +35,10 @@ def _build(ref, batch_size, insert, blur):
         total = tf.shape(images)[0] * points
         return tf.reshape(maps.chunked(score, total, batch_size), [-1, points])
 
-    return tf.function(curve, input_signature=[
+    return curve, [
         _common.image_spec(explainer), tf.TensorSpec((None, None, None), tf.float32),
         tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32),
-        tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)])
+        tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)]
 
 
 def _check_baseline(baseline):

@@ -152,10 +152,10 @@ def _build(ref, batch_size, orders):
         scores = tf.reshape(maps.chunked(score, n * per_image, batch_size), [n, per_image])
         return scores[:, :1], tf.reshape(scores[:, 1:], [n, len(orders), points])
 
-    return tf.function(road_scores, input_signature=[
+    return road_scores, [
         _common.image_spec(explainer), tf.TensorSpec((None, None, None), tf.float32),
         tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32),
-        tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)])
+        tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)]
 
 
 def road(explainer, images, explanation, *, percentiles=PERCENTILES, order="combined",

@@ -18,7 +18,7 @@ def weighted_layers(model):
         if isinstance(layer, keras.Model) and children is not None:
             for child in children:
                 walk(child)
-        elif layer.weights:
+        elif layer.trainable_weights:  # not Dropout's seed state, say
             found.append(layer)
 
     walk(model)
@@ -26,8 +26,11 @@ def weighted_layers(model):
 
 
 def _reinitialise(layer, seed):
-    """Draw new values for every weight of `layer` from its own initializers (seeded)."""
+    """Draw new values for every float weight of `layer` (moving statistics included) from
+    its own initializers (seeded)."""
     for index, variable in enumerate(layer.weights):
+        if "float" not in str(variable.dtype):
+            continue
         name = variable.path.rsplit("/", 1)[-1]
         initializer = getattr(layer, f"{name}_initializer", None)
         if initializer is None:  # no initializer of its own: Glorot for kernels, 0 for vectors
