@@ -120,8 +120,7 @@ class GradCAMCallback(keras.callbacks.Callback):
         c = int(exp.class_index[i])
         name = (f" '{self.class_names[c]}'" if self.class_names and c < len(self.class_names)
                 else "")
-        probability = getattr(exp, "probabilities", None)
-        if probability is None:
-            probability = exp.predictions
-        return (f"class {c}{name}: score {float(exp.scores[i]):.3f}, probability "
-                f"{float(probability[i][c]):.3f}")
+        text = f"class {c}{name}: score {float(exp.scores[i]):.3f}"
+        if exp.probabilities is not None:  # None where the output is not a classifier
+            text += f", probability {float(exp.probabilities[i][c]):.3f}"
+        return text

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from tf_gradcam import registry
+from tf_gradcam import records, registry
 
 
 class GradCAMModelHandler(ModelHandler):
@@ -22,8 +22,9 @@ class GradCAMModelHandler(ModelHandler):
 
     Each `PredictionResult` carries the example and, as `inference`, a dict:
     `class_index` (int), `score` (float, the explained logit), `probability` (float, of that
-    class), `probabilities` (float32 `(classes,)`), `heatmap` (float32 `(H, W)` in [0, 1];
-    `(H, W, 3)` for Guided Grad-CAM), `layer` and `method`; `model_id` is the model path.
+    class), `probabilities` (float32 `(classes,)`; both `None` for outputs that are not class
+    probabilities, e.g. regression), `heatmap` (float32 `(H, W)` in [0, 1]; `(H, W, 3)` for
+    Guided Grad-CAM), `layer` and `method`; `model_id` is the model path.
 
     Args:
         model_path: A `.keras` file, local or on any Beam filesystem (`gs://`, `s3://`, ...).
@@ -77,17 +78,15 @@ class GradCAMModelHandler(ModelHandler):
         if inference_args and "class_index" in inference_args:
             class_index = _check_class(inference_args["class_index"])
         exp = model.explain(np.stack([np.asarray(x) for x in batch]), class_index)
-        probabilities = getattr(exp, "probabilities", None)
-        if probabilities is None:  # an engine without `Explanation.probabilities`
-            probabilities = exp.predictions
         layer = ",".join(exp.layer) if isinstance(exp.layer, (list, tuple)) else str(exp.layer)
         results = []
         for i, example in enumerate(batch):
-            c = int(exp.class_index[i])
+            item = records.explained(exp, i)[0]  # one class per image
             results.append(PredictionResult(example, {
-                "class_index": c, "score": float(exp.scores[i]),
-                "probability": float(probabilities[i][c]), "probabilities": probabilities[i],
-                "heatmap": exp.heatmaps[i], "layer": layer, "method": exp.method},
+                "class_index": item.class_index, "score": item.score,
+                "probability": item.probability,
+                "probabilities": None if exp.probabilities is None else exp.probabilities[i],
+                "heatmap": item.heatmap, "layer": layer, "method": exp.method},
                 model_id=self._model_path))
         return results
 
