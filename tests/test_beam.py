@@ -31,7 +31,8 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image_dir(tmp_path_factory):
-    """GOOD images in a/ and b/ (b/cat.png and a/cat.png share a name), plus bad files."""
+    """GOOD images in a/, b/, b/deeper/ (a/cat.png and b/cat.png share a name), bad files, a
+    text file and a hidden folder."""
     import cv2
 
     root = tmp_path_factory.mktemp("images")
@@ -50,6 +51,8 @@ def image_dir(tmp_path_factory):
     jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))[1]
     (root / "a" / "truncated.jpg").write_bytes(jpeg.tobytes()[:60])
     (root / "a" / "notes.txt").write_text("a folder is searched for image suffixes only")
+    (root / ".cache").mkdir()  # hidden folders are skipped, as tf-gradcam explain does
+    cv2.imwrite(str(root / ".cache" / "thumb.png"), np.zeros((SIZE, SIZE, 3), np.uint8))
     return root
 
 

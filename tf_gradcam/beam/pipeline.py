@@ -193,18 +193,31 @@ def _patterns(specs):
     for spec in specs:
         local = FileSystems.get_scheme(spec) is None
         if (local and os.path.isdir(spec)) or spec.endswith("/"):
-            patterns.append((FileSystems.join(spec.rstrip("/\\") or "/", "**"), True))
+            folder = spec.rstrip("/\\") or "/"
+            patterns.append((FileSystems.join(folder, "**"), folder))
         elif local and not _is_glob(spec) and not os.path.isfile(spec):
             raise UsageError(f"input {spec!r} does not exist")
         else:
-            patterns.append((spec, False))
+            patterns.append((spec, None))
     return patterns
 
 
+def _absolute(path):
+    return os.path.abspath(path) if FileSystems.get_scheme(path) is None else path
+
+
 def _keep(metadata, folder, output):
-    path = metadata.path
-    inside_output = path.startswith(FileSystems.join(output, OVERLAY_DIR))
-    return not inside_output and (not folder or path.lower().endswith(files.IMAGE_SUFFIXES))
+    """Keep a matched file: not one of this run's overlays; below a folder, an image file
+    outside hidden folders (as `tf-gradcam explain --recursive` walks)."""
+    path = _absolute(metadata.path)
+    overlays = _absolute(FileSystems.join(output, OVERLAY_DIR)).rstrip("/") + "/"
+    if path.startswith(overlays):
+        return False
+    if folder is None:
+        return True
+    relative = path[len(_absolute(folder).rstrip("/")) + 1:].replace("\\", "/")
+    return (relative.lower().endswith(files.IMAGE_SUFFIXES)
+            and not any(part.startswith(".") for part in relative.split("/")))
 
 
 def _first(keyed):
