@@ -93,6 +93,32 @@ def test_pipeline_end_to_end_with_bad_files(model_path, image_dir, tmp_path, cap
     assert "already holds the results" in capsys.readouterr().err
 
 
+class FailOnBlack(GradCAMModelHandler):
+    def run_inference(self, batch, model, inference_args=None):
+        if any(not np.any(image) for image in batch):
+            raise ValueError("boom: a black image")
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_failed_batches_go_to_the_failed_output(model_path, tmp_path):
+    import cv2
+
+    from tf_gradcam.beam.pipeline import build
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        image = np.full((SIZE, SIZE, 3), 0 if i == 2 else 100 + i, np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), image)
+    handler = FailOnBlack(model_path, max_batch_size=1)
+    with beam.Pipeline("DirectRunner") as pipeline:
+        build(pipeline, [str(folder)], handler, str(tmp_path / "out"), (SIZE, SIZE))
+    failed = read_jsonl(tmp_path / "out", "failed")
+    assert [pathlib.Path(r["image"]).name for r in failed] == ["2.png"]
+    assert failed[0]["error"] == "explain: ValueError: boom: a black image"
+    assert len(read_jsonl(tmp_path / "out", "summary")) == 3
+
+
 def test_usage_errors(model_path, image_dir, tmp_path, capsys):
     base = ["--model", str(model_path), "--output", str(tmp_path / "o")]
     assert main(["--input", str(tmp_path / "missing.png")] + base) == 2

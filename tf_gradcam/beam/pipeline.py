@@ -143,8 +143,10 @@ def _write(path, data):
 
 
 def _failed_batch(element):
-    batch, error = element
-    return [_failure(path, error, note, "explain") for (path, note), _ in batch]
+    """RunInference's dead letter `(batch, (type, repr, traceback lines))` -> failure rows."""
+    batch, (error_type, text, lines) = element
+    message = lines[-1].strip() if lines else f"{error_type.__name__}: {text}"  # "Type: msg"
+    return [_failure(path, message, note, "explain") for (path, note), _ in batch]
 
 
 class ExplainImages(beam.PTransform):
