@@ -196,9 +196,16 @@ def test_missing_beam_names_the_extra(monkeypatch):
         import tf_gradcam.beam  # noqa: F401
 
 
-def test_package_import_loads_no_beam_or_tensorboard_module():
-    code = ("import sys, tf_gradcam; print(sorted(m for m in sys.modules if m.startswith("
-            "('apache_beam', 'tensorboard', 'tf_gradcam.beam', 'tf_gradcam.callbacks'))))")
+def test_package_import_loads_no_beam_or_tensorboard_and_module_runs():
+    """`import tf_gradcam` imports neither Beam nor TensorBoard; then `python -m
+    tf_gradcam.beam --help` works (one subprocess for both: TensorFlow's import is slow)."""
+    code = ("import runpy, sys, tf_gradcam; print(sorted(m for m in sys.modules if m.startswith("
+            "('apache_beam', 'tensorboard', 'tf_gradcam.beam', 'tf_gradcam.callbacks')))); "
+            "sys.argv = ['tf_gradcam.beam', '--help']; "
+            "runpy.run_module('tf_gradcam.beam', run_name='__main__', alter_sys=True)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""})
-    assert done.stdout.strip() == "[]"
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    first, rest = done.stdout.split("\n", 1)
+    assert first == "[]"
+    assert "usage: python -m tf_gradcam.beam" in rest and "--max-batch-size" in rest
