@@ -80,8 +80,8 @@ def token_grid(info, reshape=None):
         0..8 with `T - r` a perfect square) and reshapes to `(M, s, s, D)`.
 
     Raises:
-        ValueError: Tokens that no r in 0..8 makes square, or an unknown token count,
-            without a `reshape` function.
+        ValueError: Tokens that no r in 0..8 makes square, without a `reshape` function (a
+            token count known only at run time fails then, with `InvalidArgumentError`).
     """
     if reshape is not None:
         if not callable(reshape):
@@ -91,6 +91,8 @@ def token_grid(info, reshape=None):
     if info.is_spatial:
         return lambda x: x
     tokens, channels = info.shape
+    if tokens is None:  # known only when the graph runs: choose r in the graph
+        return lambda x: _dynamic_grid(x, channels)
     for extra in range(9):
         side = int(round(max((tokens or 0) - extra, 0) ** 0.5))
         if tokens is not None and side > 0 and side * side == tokens - extra:
@@ -100,3 +102,17 @@ def token_grid(info, reshape=None):
         "tokens in 0..8 leaves a square grid, so its tokens cannot be laid out as a map "
         "automatically. Pass `reshape=fn` mapping (N, T, D) to (N, h, w, D), or choose "
         f"another layer. Received: layer={info.path!r}, reshape=None")
+
+
+def _dynamic_grid(x, channels):
+    """`token_grid` for a token count known only at run time."""
+    total = tf.shape(x)[1]
+    extra = tf.range(9)
+    side = tf.cast(tf.round(tf.sqrt(tf.cast(tf.maximum(total - extra, 0), tf.float32))),
+                   tf.int32)
+    square = tf.logical_and(side * side == total - extra, side > 0)
+    tf.debugging.assert_equal(tf.reduce_any(square), True, message=(
+        "no count of leading class/register tokens in 0..8 leaves a square grid; pass "
+        "`reshape=fn` to the explainer"))
+    first = tf.argmax(tf.cast(square, tf.int32), output_type=tf.int32)
+    return tf.reshape(x[:, first:], [-1, side[first], side[first], channels])
