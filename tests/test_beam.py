@@ -65,8 +65,10 @@ def read_jsonl(folder, name):
 
 def test_pipeline_end_to_end_with_bad_files(model_path, image_dir, tmp_path, capsys):
     out = tmp_path / "out"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("zero\none\ntwo\n")
     argv = ["--input", str(image_dir), "--model", str(model_path), "--output", str(out),
-            "--max-batch-size", "32", "--runner", "DirectRunner"]
+            "--labels", str(labels), "--max-batch-size", "32", "--runner", "DirectRunner"]
     assert main(argv) == 1  # some files failed, the pipeline finished
     assert "explained 200 image(s), 3 failed" in capsys.readouterr().out
 
@@ -77,6 +79,7 @@ def test_pipeline_end_to_end_with_bad_files(model_path, image_dir, tmp_path, cap
     assert len(overlays) == GOOD  # a/cat.png and b/cat.png did not collide
     assert sorted(pathlib.Path(r["overlay"]) for r in rows) == overlays
     assert all(0.0 <= r["probability"] <= 1.0 and r["error"] == "" for r in rows)
+    assert all(r["class_name"] == ["zero", "one", "two"][r["class_index"]] for r in rows)
     assert {r["note"] for r in rows if r["image"].endswith("cat.png")} == {""}
 
     failed = {pathlib.Path(r["image"]).name: r["error"] for r in read_jsonl(out, "failed")}
