@@ -403,6 +403,8 @@ def _open_out(out, args):
         removed = _remove_run(out)
         _say(f"--overwrite: removed the earlier run in {out} ({removed} overlay(s))")
         return {}
+    if args.resume and not has_run:
+        _say(f"--resume: no earlier run in {out}; starting one")
     if has_run and args.resume:
         if not previous.is_file():
             raise UsageError(f"{out} has a summary but no {RUN_FILE}, so the options of that "
@@ -520,7 +522,8 @@ def cmd_explain(args):
     workers = args.workers or min(8, os.cpu_count() or 1)
     bar = _make_bar(len(todo))
     try:
-        with _StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        with _StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool, \
+                contextlib.ExitStack() as stack:
             stop.bar = bar
             writing = collections.deque()  # (futures of one batch's images), oldest first
 
@@ -536,7 +539,9 @@ def cmd_explain(args):
                 if bar is not None:
                     bar.update(len({r["image"] for r in rows}))
 
-            for chunk, decoded in _batches(todo, size, args.batch_size, pool):
+            batches = stack.enter_context(contextlib.closing(
+                _batches(todo, size, args.batch_size, pool)))  # cancels read-ahead on a stop
+            for chunk, decoded in batches:
                 futures, good = [], [i for i, d in enumerate(decoded) if d[0] is not None]
                 per_image = {}
                 if good:
@@ -551,8 +556,8 @@ def cmd_explain(args):
                     if isinstance(per_image.get(i), str):
                         error = per_image[i]
                     if error:
-                        row = [records.failure_row(item.path, error, note)]
-                        futures.append(pool.submit(lambda r=row: r))
+                        futures.append(concurrent.futures.Future())
+                        futures[-1].set_result([records.failure_row(item.path, error, note)])
                     else:
                         futures.append(pool.submit(_write_outputs, item, image, note,
                                                    per_image[i], out, explainer, args, labels))
