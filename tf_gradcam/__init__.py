@@ -9,7 +9,7 @@ Example:
 
 from importlib import metadata as _metadata
 
-from tf_gradcam import targets
+from tf_gradcam import callbacks, streaming, targets
 
 from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
                             GradientCAM, HiResCAM, LayerCAM, XGradCAM)
@@ -29,5 +29,5 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 __all__ = [
     "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
     "GradientCAM", "GuidedGradCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "ScoreCAM", "XGradCAM",
-    "candidates", "colorize", "colormap_lut", "export_saved_model", "list_layers", "overlay", "plot", "targets",
+    "candidates", "colorize", "colormap_lut", "export_saved_model", "callbacks", "list_layers", "overlay", "plot", "streaming", "targets",
 ]
