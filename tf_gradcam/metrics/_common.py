@@ -171,7 +171,8 @@ def compiled(explainer, key, build):
     functions = _COMPILED.setdefault(explainer, {})
     if key not in functions:
         function, signature = build(weakref.ref(explainer))
-        functions[key] = tf.function(functools.partial(function), input_signature=signature)
+        functions[key] = tf.function(functools.partial(function), autograph=False,
+                                     input_signature=signature)
     return functions[key]
 
 
