@@ -109,7 +109,7 @@ def rows(repeats):
                            (gradcam_top5_five_calls, None)):
             out.append(ratio_row("ResNet50 (224, random weights)", resnet, x, fn, repeats,
                                  target))
-    del resnet, cam
+
 
     model = unet()
     seg = tfg.GradCAM(model, layer="bottleneck")
@@ -122,7 +122,7 @@ def rows(repeats):
 
     out.append(ratio_row("U-Net (128x128, ours)", model, x, gradcam_segmentation_class,
                          repeats, 2.2))
-    del model, seg
+
 
     try:
         model = vit_b16()
@@ -140,7 +140,7 @@ def rows(repeats):
                         gradcam_vit_auto_layer, repeats, 1.3)
         row["layer"] = vit.layer
         out.append(row)
-        del model, vit
+
 
     model = SubclassedResNet()
     x = tf.constant(rng.uniform(0, 255, (16, 224, 224, 3)), tf.float32)

@@ -19,3 +19,35 @@ def test_graph_operations_lists_layers_and_ops():
     model = keras.Model(inp, keras.ops.relu(dense(inp)))
     ops = _keras_compat.graph_operations(model)
     assert dense in ops and len(ops) == 3  # input layer, dense, relu op
+
+
+def test_sublayers_of_a_custom_layer_and_a_model():
+    class Block(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.first = keras.layers.Dense(2, name="first")
+            self.second = keras.layers.Dense(2, name="second")
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    block = Block()
+    assert [layer.name for layer in _keras_compat.sublayers(block)] == ["first", "second"]
+    inp = keras.Input((3,))
+    model = keras.Model(inp, block(inp))
+    assert block in _keras_compat.sublayers(model)
+
+
+def test_built_input_shapes_of_a_called_subclassed_model():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    assert _keras_compat.built_input_shapes(net) == []
+    net(keras.ops.zeros((4, 3)))
+    assert _keras_compat.built_input_shapes(net) == [(4, 3)]

@@ -1,7 +1,10 @@
 """The one place where tf_gradcam touches Keras internals.
 
-Keras 3 has no public name for the class of graph-built models, which we need to step into
-nested models. `tests/test_keras_compat.py` fails loudly if a Keras release moves it.
+Keras 3 has no public API for three things we need: the class of graph-built models (to step
+into nested models), the layers a layer holds (to reach layers inside custom layers), and the
+input shape a subclassed model was built with (to trace it). Each is one small function here;
+`tests/test_keras_compat.py` fails loudly if a Keras release changes them, and
+`pyproject.toml` bounds the Keras versions.
 """
 
 import keras
