@@ -135,7 +135,8 @@ def throughput(tmp, photos, photo_size, batch_size, model_images):
     cli_rate = (photos - photos // 10) / (t_full - t_small)
     rates.append(model_rate())
     model_rate = sum(rates) / len(rates)
-    return {"model_rate": model_rate, "model_rates": rates, "cli_rate": cli_rate, "cli_wall": t_full,
+    return {"model_rate": model_rate, "model_rates": rates, "cli_rate": cli_rate,
+            "cli_wall": t_full,
             "decode_ms": decode_ms, "write_ms": write_ms, "serial_rate": serial_rate}
 
 

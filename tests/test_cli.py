@@ -138,7 +138,8 @@ def test_explain_a_folder_of_good_and_bad_files(model_file, image_dir, tmp_path,
 def test_explain_class_csv_and_exit_zero(model_file, image_dir, tmp_path, capsys):
     (image_dir / "e_broken.png").unlink()
     out = tmp_path / "out"
-    result = run_here(capsys, "explain", str(image_dir / "*.png"), "--model", model_file, "--out", out,
+    result = run_here(capsys, "explain", str(image_dir / "*.png"), "--model", model_file,
+                      "--out", out,
                      "--class", "1", "--method", "hirescam")
     assert result.returncode == 0, result.stderr
     rows = read_csv(out)

@@ -627,7 +627,8 @@ def cmd_export(args):
                                          alpha=args.alpha)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
-    print(f"exported {explainer!r} to {path} (signatures: serving_default, explain_class, explain_image, explain_image_class)")
+    print(f"exported {explainer!r} to {path} (signatures: serving_default, explain_class, "
+          "explain_image, explain_image_class)")
     return EXIT_OK
 
 
