@@ -445,36 +445,32 @@ def _make_bar(total, initial=0):
 
 # --------------------------------------------------------------------------- commands
 
-def cmd_explain(args):
-    """`tf-gradcam explain`: stream images through the explainer into overlays + summary."""
-    import concurrent.futures
+def _find_inputs(args, out):
+    """The inputs to explain, as `(path, relative)` pairs: each file once, none inside `out`."""
+    from tf_gradcam import files
 
-    import cv2
-    import numpy as np
-
-    from tf_gradcam import files, records, registry
-
-    # Errors only: corrupt files are reported per file, not as OpenCV warnings.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    out = pathlib.Path(args.out)
-    previous = _open_out(out, args)  # refuse to mix runs before loading anything
-    found = files.expand_inputs(args.images, recursive=args.recursive)
-    out_resolved, seen, pairs, skipped_inside = out.resolve(), set(), [], 0
-    for path, relative in found:
+    out_resolved, seen, pairs, inside = out.resolve(), set(), [], 0
+    for path, relative in files.expand_inputs(args.images, recursive=args.recursive):
         key = os.path.abspath(path)
         if key in seen:
             continue  # the same file named twice (a folder and a glob)
         seen.add(key)
         if _inside(path.resolve(), out_resolved):
-            skipped_inside += 1  # e.g. overlays of an earlier run: never inputs (or targets)
+            inside += 1  # e.g. overlays of an earlier run: never inputs (or targets)
             continue
         pairs.append((path, relative))
-    if skipped_inside:
-        _say(f"note: skipped {skipped_inside} file(s) inside the output folder {out}")
+    if inside:
+        _say(f"note: skipped {inside} file(s) inside the output folder {out}")
     if not pairs:
         hint = " (add --recursive to look in sub-folders)" if not args.recursive else ""
         raise UsageError(f"no image files ({', '.join(files.IMAGE_SUFFIXES)}) found in "
                          f"{' '.join(map(str, args.images))}{hint}")
+    return pairs
+
+
+def _load_explainer(args):
+    """`(explainer, size, labels)` from the command line; UsageError on bad options."""
+    from tf_gradcam import registry
 
     model = load_model(args.model)
     labels = None
@@ -496,12 +492,100 @@ def cmd_explain(args):
     if labels is not None and len(labels) < explainer.num_classes:
         _say(f"note: --labels has {len(labels)} names for {explainer.num_classes} classes; "
              "the others get an empty class_name")
+    return explainer, size, labels
+
+
+def _submit_batch(chunk, decoded, explainer, args, pool, out, labels):
+    """Explain the decoded images of one batch (main thread) and hand the writing of their
+    overlays to `pool`; returns one future of summary rows per image, in input order."""
+    import concurrent.futures
+
+    import numpy as np
+
+    from tf_gradcam import records
+
+    good = [i for i, (image, _, _) in enumerate(decoded) if image is not None]
+    per_image = {}
+    if good:
+        try:
+            batch = np.stack([decoded[i][0] for i in good])
+            per_image = dict(zip(good, _explain_batch(explainer, batch, args)))
+        except Exception as err:  # noqa: BLE001 - this batch fails, the run goes on
+            failure = f"the model failed on this batch: {type(err).__name__}: {err}"
+            per_image = {i: failure for i in good}
+    futures = []
+    for i, (item, (image, note, error)) in enumerate(zip(chunk, decoded)):
+        error = per_image[i] if isinstance(per_image.get(i), str) else error
+        if error:
+            futures.append(concurrent.futures.Future())
+            futures[-1].set_result([records.failure_row(item.path, error, note)])
+        else:
+            futures.append(pool.submit(_write_outputs, item, image, note, per_image[i], out,
+                                       explainer, args, labels))
+    return futures
+
+
+def _stream(todo, size, explainer, args, out, labels, summary):
+    """Read, explain and write `todo` batch by batch; returns `(explained, failed, signal)`.
+
+    Decoding runs up to `PREFETCH_BATCHES` ahead on a thread pool, the model on this thread,
+    and a batch's overlays are written on the pool while the next batch is explained; its rows
+    are appended to the summary once all its overlays are on disk. `signal` names the signal
+    that stopped the run after a batch, or is `None`.
+    """
+    import concurrent.futures
+
+    counts = {"explained": 0, "failed": 0}
+    bar = _make_bar(len(todo))
+    workers = args.workers or min(8, os.cpu_count() or 1)
+    writing = collections.deque()  # one list of row futures per batch, oldest first
+
+    def finish_oldest():
+        rows = [row for future in writing.popleft() for row in future.result()]
+        summary.append(rows)
+        for row in rows:
+            if row["error"]:
+                counts["failed"] += 1
+                _say(f"error: {row['image']}: {row['error']}", bar)
+        counts["explained"] += len({r["image"] for r in rows if not r["error"]})
+        if bar is not None:
+            bar.update(len({r["image"] for r in rows}))
+
+    try:
+        with _StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool, \
+                contextlib.closing(_batches(todo, size, args.batch_size, pool)) as batches:
+            stop.bar = bar
+            for chunk, decoded in batches:
+                writing.append(_submit_batch(chunk, decoded, explainer, args, pool, out, labels))
+                while len(writing) > 1:  # one batch is written while the next is explained
+                    finish_oldest()
+                if stop.received:
+                    break
+            while writing:
+                finish_oldest()
+    finally:
+        if bar is not None:
+            bar.close()
+    return counts["explained"], counts["failed"], stop.received
+
+
+def cmd_explain(args):
+    """`tf-gradcam explain`: stream images through the explainer into overlays + summary."""
+    import cv2
+
+    from tf_gradcam import files
+
+    # Errors only: corrupt files are reported per file, not as OpenCV warnings.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    out = pathlib.Path(args.out)
+    previous = _open_out(out, args)  # refuse to mix runs before loading anything
+    pairs = _find_inputs(args, out)
+    explainer, size, labels = _load_explainer(args)
 
     settings = _settings(args, size)
-    ranks = _ranks_per_image(args, explainer.num_classes)
     if previous:
         _check_same_settings(previous, settings, out)
-        done, dropped = _resume(out, previous, ranks)
+        done, dropped = _resume(out, previous, _ranks_per_image(args, explainer.num_classes))
         if dropped:
             _say(f"--resume: dropped {dropped} row(s) of images the earlier run did not finish")
     else:
@@ -518,71 +602,21 @@ def cmd_explain(args):
              f"{len(todo)} to go")
 
     summary = _Summary(out, fresh=not previous)
-    explained = failed = 0
-    workers = args.workers or min(8, os.cpu_count() or 1)
-    bar = _make_bar(len(todo))
     try:
-        with _StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool, \
-                contextlib.ExitStack() as stack:
-            stop.bar = bar
-            writing = collections.deque()  # (futures of one batch's images), oldest first
-
-            def finish_oldest():
-                nonlocal explained, failed
-                rows = [row for future in writing.popleft() for row in future.result()]
-                summary.append(rows)
-                for row in rows:
-                    if row["error"]:
-                        failed += 1
-                        _say(f"error: {row['image']}: {row['error']}", bar)
-                explained += len({r["image"] for r in rows if not r["error"]})
-                if bar is not None:
-                    bar.update(len({r["image"] for r in rows}))
-
-            batches = stack.enter_context(contextlib.closing(
-                _batches(todo, size, args.batch_size, pool)))  # cancels read-ahead on a stop
-            for chunk, decoded in batches:
-                futures, good = [], [i for i, d in enumerate(decoded) if d[0] is not None]
-                per_image = {}
-                if good:
-                    batch = np.stack([decoded[i][0] for i in good])
-                    try:
-                        for i, items in zip(good, _explain_batch(explainer, batch, args)):
-                            per_image[i] = items
-                    except Exception as err:  # noqa: BLE001 - this batch fails, the run goes on
-                        error = f"the model failed on this batch: {type(err).__name__}: {err}"
-                        per_image = {i: error for i in good}
-                for i, (item, (image, note, error)) in enumerate(zip(chunk, decoded)):
-                    if isinstance(per_image.get(i), str):
-                        error = per_image[i]
-                    if error:
-                        futures.append(concurrent.futures.Future())
-                        futures[-1].set_result([records.failure_row(item.path, error, note)])
-                    else:
-                        futures.append(pool.submit(_write_outputs, item, image, note,
-                                                   per_image[i], out, explainer, args, labels))
-                writing.append(futures)
-                while len(writing) > 1:  # keep one batch writing while the next is explained
-                    finish_oldest()
-                if stop.received:
-                    break
-            while writing:
-                finish_oldest()
+        explained, failed, stopped = _stream(todo, size, explainer, args, out, labels, summary)
     finally:
         summary.close()
-        if bar is not None:
-            bar.close()
     if args.json:
         summary.write_json_array(out / SUMMARY_JSON)
-    explained_total, failed_total = done.explained + explained, done.failed + failed
     where = out / (SUMMARY_JSON if args.json else SUMMARY_CSV)
-    if stop.received:
+    if stopped:
         left = len(todo) - explained - failed
-        print(f"interrupted ({stop.received}): explained {explained} image(s) in this run, "
+        print(f"interrupted ({stopped}): explained {explained} image(s) in this run, "
               f"{failed} failed, {left} not started; summary: {where}. Continue with the same "
               f"command plus --resume.")
         return EXIT_INTERRUPTED
-    print(f"explained {explained_total} image(s), {failed_total} failed"
+    failed_total = done.failed + failed
+    print(f"explained {done.explained + explained} image(s), {failed_total} failed"
           + (f" ({explained} explained in this run)" if previous else "")
           + f"; summary: {where}")
     return EXIT_SOME_FAILED if failed_total else EXIT_OK
