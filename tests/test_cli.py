@@ -148,6 +148,21 @@ def test_explain_class_csv_and_exit_zero(model_file, image_dir, tmp_path, capsys
     assert not (out / "summary.json").exists()
 
 
+def test_top_k_ranks_agree_for_one_pass_and_one_class_per_call_methods(model_file, image_dir,
+                                                                      tmp_path, capsys):
+    (image_dir / "e_broken.png").unlink()
+    ranked = {}
+    for method in ("gradcam", "guided-gradcam"):  # top_k in one pass; one call per rank
+        out = tmp_path / method
+        result = run_here(capsys, "explain", image_dir, "--model", model_file, "--out", out,
+                          "--top", "2", "--method", method)
+        assert result.returncode == 0, result.stderr
+        rows = read_csv(out)
+        ranked[method] = [(r["image"], r["rank"], r["class_index"]) for r in rows]
+        assert len(list(out.glob(f"*_{method}.png"))) == len(rows) == 8
+    assert ranked["gradcam"] == ranked["guided-gradcam"]
+
+
 def test_same_names_in_two_folders_and_recursive(model_file, tmp_path, scenes):
     inputs = tmp_path / "in"
     write_png(inputs / "a" / "cat.png", scenes[0])

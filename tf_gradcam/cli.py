@@ -73,22 +73,30 @@ class _Input(typing.NamedTuple):
 def _explain_batch(explainer, batch, args):
     """Explain one batch: per image, a list of `records.Explained`, best rank first.
 
-    The one place that decides how classes are chosen: rank 1 is the top-1 class (or `--class`)
-    and is computed once; ranks 2..K (`--top K`) are explained with explicit classes.
+    The one place that decides how classes are chosen: `--class C` explains C, `--top K` the K
+    best classes in one pass (`top_k=K`). Methods that explain fewer classes per call
+    (`max_classes`, e.g. Guided Grad-CAM: 1) get one call per rank, ranked by the first call's
+    probabilities.
     """
     import numpy as np
 
     from tf_gradcam import records
 
-    first = explainer.explain(batch, args.class_index)
+    k = _ranks_per_image(args, explainer.num_classes)
+    if args.class_index is not None or k == 1:
+        exp = explainer.explain(batch, args.class_index)
+        return [records.explained(exp, i) for i in range(len(batch))]
+    if explainer.max_classes is None or explainer.max_classes >= k:
+        exp = explainer.explain(batch, top_k=k)
+        return [records.explained(exp, i) for i in range(len(batch))]
+    first = explainer.explain(batch)
     per_image = [records.explained(first, i) for i in range(len(batch))]
-    if args.class_index is None and args.top > 1:
-        ranking = first.predictions if first.probabilities is None else first.probabilities
-        order = np.argsort(-np.asarray(ranking), axis=1, kind="stable")
-        for rank in range(1, min(args.top, order.shape[1])):
-            exp = explainer.explain(batch, order[:, rank])
-            for i, items in enumerate(per_image):
-                items += records.explained(exp, i, first_rank=rank + 1)
+    ranking = first.predictions if first.probabilities is None else first.probabilities
+    order = np.argsort(-np.asarray(ranking), axis=1, kind="stable")
+    for rank in range(1, k):
+        exp = explainer.explain(batch, order[:, rank])
+        for i, items in enumerate(per_image):
+            items += records.explained(exp, i, first_rank=rank + 1)
     return per_image
 
 
