@@ -213,7 +213,21 @@ def main(argv=None):
     ]
     lines += [f"| {n:,} | {rss:.0f} | {seconds:.1f} |" for n, rss, seconds in mem]
     growth = mem[-1][1] - mem[0][1]
-    lines += ["", f"Growth from {mem[0][0]:,} to {mem[-1][0]:,} images: {growth:+.0f} MiB."]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += [
+        "", f"Growth from {mem[0][0]:,} to {mem[-1][0]:,} images: {growth:+.0f} MiB.", "",
+        f"Notes: load average {load:.1f} on {os.cpu_count()} CPUs at the end of the run (other "
+        "jobs share the machine), so absolute rates are low and vary between runs; the ratios "
+        "compare measurements taken back to back (the model's rate before and after the CLI "
+        "runs). On CPU the decode/write threads share the cores with the model, so the CLI "
+        "matches the model's rate only because the model leaves cores idle between ops; with "
+        "a GPU the file work runs entirely beside the model. What grows with the number of "
+        "images is the list of input paths and output names (well under 1 KiB per image), "
+        "not pixels: at most 4 batches of decoded images (3 read ahead, 1 in the model) and "
+        "2 batches of overlays are in "
+        "flight at any time. The 10,000-image memory row uses 128x96 JPEGs and the 64x64 "
+        "shapes CNN so that it runs in about a minute here; the throughput row streams "
+        "full-size photos."]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
