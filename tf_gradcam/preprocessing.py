@@ -48,7 +48,8 @@ def get(spec):
         TypeError: `spec` is neither None, a string nor callable.
 
     Example:
-    >>> get("scale:0.00392156862745098,0")(tf.constant([255.0])).numpy()
+    >>> from tf_gradcam import preprocessing
+    >>> preprocessing.get("scale:0.00392156862745098,0")(tf.constant([255.0])).numpy()
     array([1.], dtype=float32)
     """
     if spec is None:

@@ -1,15 +1,17 @@
 """A small TF Serving REST client: build the JSON request, read the response.
 
-Example (against `docker run -p 8501:8501 ... tensorflow/serving`, see the README):
+Against a running TF Serving (`docker run -p 8501:8501 ... tensorflow/serving`, see the
+Serving page), send `json.dumps(body)` to `http://HOST:8501/v1/models/NAME:predict` and read
+the reply's JSON with `parse_response`.
 
->>> import json, urllib.request
->>> body = serving.request_bytes([open("cat.jpg", "rb").read()])
->>> reply = urllib.request.urlopen(urllib.request.Request(
-...     "http://localhost:8501/v1/models/gradcam:predict", data=json.dumps(body).encode()))
->>> result = serving.parse_response(json.load(reply))
->>> result[0]["class_index"], result[0]["overlay_png"][:8]
-
-(A doctest-style sketch: it needs a running TF Serving.)
+Example:
+>>> from tf_gradcam import serving
+>>> body = serving.request_images(images, class_index=1)
+>>> body["signature_name"], len(body["instances"]), body["instances"][0]["class_index"]
+('explain_class', 2, 1)
+>>> reply = {"predictions": [{"class_index": 1, "overlay_png": {"b64": "iVBORw0K"}}]}
+>>> serving.parse_response(reply)[0]["overlay_png"][:4]
+b'\\x89PNG'
 """
 
 import base64

@@ -117,7 +117,9 @@ def overlay(image, heatmap, alpha=0.4, colormap="jet"):
         TypeError: Non-numeric data.
 
     Example:
-    >>> picture = tfg.overlay(image, cam(image), alpha=0.5, colormap="turbo")
+    >>> picture = tfg.overlay(image, tfg.GradCAM(model)(image), alpha=0.5, colormap="turbo")
+    >>> picture.shape, picture.dtype
+    ((64, 64, 3), dtype('uint8'))
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not (
             0.0 <= float(alpha) <= 1.0):
@@ -155,7 +157,10 @@ def plot(image, heatmaps, titles=None, *, alpha=0.4, colormap="jet", show_image=
         ValueError: `titles` of the wrong length, or what `overlay` raises.
 
     Example:
-    >>> tfg.plot(image, [cam(image, 281), cam(image, 285)], ["tabby", "Egyptian cat"])
+    >>> cam = tfg.GradCAM(model)
+    >>> figure = tfg.plot(image, [cam(image, 0), cam(image, 1)], ["square", "cross"])
+    >>> len(figure.axes)
+    3
     """
     from matplotlib.figure import Figure
 
