@@ -473,3 +473,31 @@ def test_export_writes_a_servable_saved_model(model_file, tmp_path):
     assert (tmp_path / "gradcam" / "1" / "saved_model.pb").is_file()
     again = run_cli("export", model_file, tmp_path / "gradcam" / "1")
     assert again.returncode == 2 and "is not empty" in again.stderr
+
+
+def test_output_option_and_layers_inside_custom_layers(capsys, tmp_path):
+    """`--output` explains one head of a multi-output model; `layers` reaches inside custom
+    layers and marks the choice the explainer makes."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    features = keras.layers.Conv2D(4, 3, activation="relu", name="features")(inp)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    model = keras.Model(inp, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(
+        pooled), "box": keras.layers.Dense(4, name="box")(pooled)})
+    path = tmp_path / "two_heads.keras"
+    model.save(path)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((16, 16, 3), 90, np.uint8))
+    refused = run_here(capsys, "explain", images, "--model", path, "--out", tmp_path / "o1")
+    assert refused.returncode == 2 and "outputs ['box', 'cls']" in refused.stderr
+    done = run_here(capsys, "explain", images, "--model", path, "--out", tmp_path / "o2",
+                    "--output", "cls", "--top", "2")
+    assert done.returncode == 0, done.stderr
+    rows = read_jsonl(tmp_path / "o2")
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert 0.0 < rows[0]["probability"] <= 1.0
+    listed = run_here(capsys, "layers", path)
+    assert "* automatic choice (layer=None): features" in listed.stdout

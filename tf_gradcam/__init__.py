@@ -5,29 +5,46 @@ Example:
 >>> cam = tfg.GradCAM(model)                 # the layer is found automatically
 >>> heatmaps = cam(images)                   # (N, H, W) float32 in [0, 1]
 >>> picture = tfg.overlay(images[0], heatmaps[0])
+
+Names are imported on first use (PEP 562), so `import tf_gradcam` does not start
+TensorFlow: the command line can quiet TensorFlow's start-up logging before it loads, and
+nothing happens at import time.
 """
 
+import importlib
 from importlib import metadata as _metadata
 
-from tf_gradcam import callbacks, streaming, targets
-
-from tf_gradcam.core import (EigenCAM, Explainer, Explanation, GradCAM, GradCAMPlusPlus,
-                            GradientCAM, HiResCAM, LayerCAM, XGradCAM)
-from tf_gradcam.export import export_saved_model
-from tf_gradcam.guided import GuidedGradCAM
-from tf_gradcam.occlusion import Occlusion
-from tf_gradcam.scorecam import ScoreCAM
-from tf_gradcam.layers import LayerInfo, candidates, list_layers
-from tf_gradcam.registry import METHODS
-from tf_gradcam.visualize import colorize, colormap_lut, overlay, plot
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "METHODS": "registry", "Explainer": "core", "Explanation": "core", "GradientCAM": "core",
+    "GradCAM": "core", "GradCAMPlusPlus": "core", "HiResCAM": "core", "XGradCAM": "core",
+    "LayerCAM": "core", "EigenCAM": "core", "GuidedGradCAM": "guided",
+    "Occlusion": "occlusion", "ScoreCAM": "scorecam", "LayerInfo": "layers",
+    "candidates": "layers", "list_layers": "layers", "export_saved_model": "export",
+    "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
+    "plot": "visualize",
+}
+#: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
+_SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")
 
 try:
     __version__ = _metadata.version("tf_gradcam")
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "METHODS", "EigenCAM", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
-    "GradientCAM", "GuidedGradCAM", "HiResCAM", "LayerCAM", "LayerInfo", "Occlusion", "ScoreCAM", "XGradCAM",
-    "candidates", "colorize", "colormap_lut", "export_saved_model", "callbacks", "list_layers", "overlay", "plot", "streaming", "targets",
-]
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"tf_gradcam.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tf_gradcam.{name}")
+    else:
+        raise AttributeError(f"module 'tf_gradcam' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -32,8 +32,8 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE = (
     "summary.csv", "summary.jsonl", "summary.json", "run.json")
 #: `run.json` keys that must match for `--resume` (they change what a row means).
-RUN_SETTINGS = ("model", "method", "layer", "class_index", "top", "size", "preprocess",
-                "alpha", "colormap")
+RUN_SETTINGS = ("model", "method", "layer", "output", "class_index", "top", "size",
+                "preprocess", "alpha", "colormap")
 #: Batches decoded ahead of the model (bounded memory: this many + 1 batches in flight).
 PREFETCH_BATCHES = 2
 _OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
@@ -427,7 +427,7 @@ def _open_out(out, args):
 
 def _settings(args, size):
     return {"model": str(pathlib.Path(args.model).resolve()), "method": args.method,
-            "layer": args.layer, "class_index": args.class_index,
+            "layer": args.layer, "output": args.output, "class_index": args.class_index,
             "top": None if args.class_index is not None else args.top, "size": list(size),
             "preprocess": args.preprocess, "alpha": args.alpha, "colormap": args.colormap}
 
@@ -491,7 +491,8 @@ def _load_explainer(args):
     if None in size:
         raise UsageError("the model takes any image size: pass --size H W")
     try:
-        explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess)
+        explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess,
+                                              output=args.output)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     if args.class_index is not None and not 0 <= args.class_index < explainer.num_classes:
@@ -636,7 +637,7 @@ def cmd_layers(args):
     model = load_model(args.model)
     try:
         infos = layers.list_layers(model)
-        auto = layers.resolve(infos, None).path
+        auto = layers.automatic_layer(model)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     print(f"{'':2}{'layer':48} {'output shape':22} nested")
@@ -664,7 +665,8 @@ def cmd_export(args):
 
     model = load_model(args.model)
     try:
-        explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess)
+        explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess,
+                                              output=args.output)
         path = export.export_saved_model(explainer, args.export_dir, colormap=args.colormap,
                                          alpha=args.alpha)
     except (ValueError, TypeError) as err:
@@ -684,11 +686,19 @@ def _positive_int(text):
     return value
 
 
+def _output_name(text):
+    """`--output`: an index when it is a whole number, else a name."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 def _add_model_options(command):
     """Options every command that builds an explainer shares."""
     from tf_gradcam import preprocessing, registry
 
     command.add_argument("--layer", default=None, help="layer name (default: automatic)")
+    command.add_argument("--output", default=None, type=_output_name,
+                         help="the output to explain of a multi-output model: its name or "
+                              "index (default: the only output)")
     command.add_argument("--method", default="gradcam", choices=sorted(registry.METHODS),
                          help="explanation method (default: gradcam)")
     command.add_argument("--preprocess", default="none",
@@ -753,6 +763,9 @@ def build_parser():
     _add_model_options(export)
     export.set_defaults(func=cmd_export)
     _add_explain(sub)
+    from tf_gradcam import evaluate_cli
+
+    evaluate_cli.add_parser(sub)
     return parser
 
 

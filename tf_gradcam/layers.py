@@ -534,3 +534,15 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
                  output_index=index, output_shape=shape, squashed=squashed,
                  score_source=source, input_shape=tuple(input_shape),
                  input_dtype=input_dtype, layers=infos, captured=True)
+
+
+def automatic_layer(model):
+    """The path of the layer `layer=None` chooses for `model` (what `tf-gradcam layers`
+    marks), through nested models and custom layers.
+
+    Example:
+    >>> tfg.layers.automatic_layer(model)
+    'conv3'
+    """
+    # Any output will do (the layer does not depend on it): a target function takes them all.
+    return build_graph(model, target=lambda outputs, class_index: outputs).targets[0].path
