@@ -111,3 +111,14 @@ def test_rank_correlation_by_hand():
     expected = np.corrcoef([1.5, 1.5, 3, 4], [1, 2, 3, 4])[0, 1]
     np.testing.assert_allclose(metrics.sanity.rank_correlation(tied, a), expected)
     assert metrics.sanity.rank_correlation(np.zeros_like(a), a)[0] == 0.0
+
+
+def test_randomization_check_of_guided_gradcam_compares_rgb_maps(shapes):
+    scenes = synthetic.make_scenes(2, seed=4, both=True)
+    guided = tfg.GuidedGradCAM(shapes)
+    exp = guided.explain(scenes.images, class_index=0)
+    assert exp.heatmaps.ndim == 4
+    result = metrics.randomization_check(guided, scenes.images, exp, steps=1,
+                                         return_per_image=True)
+    assert result.curves.shape == (2, 1) and np.isfinite(result.curves).all()
+    assert result.value < 0.9

@@ -2,6 +2,8 @@
 NeurIPS 2018, Sec. 3.1): a map that explains the model must change when the model's learned
 weights are replaced by random ones, layer after layer from the top (cascading)."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -71,7 +73,7 @@ def structural_similarity(a, b):
 
 
 def randomization_check(explainer, images, explanation, *, steps=None, seed=0,
-                        return_per_image=False):
+                        class_index=None, return_per_image=False):
     """Cascading model randomisation: how much the maps still look like the trained model's.
 
     The explainer's model is copied (`keras.models.clone_model` + its weights; the user's
@@ -87,11 +89,14 @@ def randomization_check(explainer, images, explanation, *, steps=None, seed=0,
             one does).
         images: `(N, H, W, C)` (or one image), as the explainer receives them.
         explanation: The `Explanation` of the trained model to compare with; its classes
-            are explained again after each step.
+            are explained again after each step. RGB maps (Guided Grad-CAM's) are compared
+            as `(N, H, W)` maps of each pixel's distance from the median.
         steps: How many maps along the cascade: `None` after every weighted layer, or an
             int: after that many evenly spaced points, the last with every layer random.
             Defaults to `None`.
         seed: Seed of the new weights. Defaults to `0`.
+        class_index: The class of each map; needed when `explanation` is an array.
+            Defaults to `None` (the explanation's classes).
         return_per_image: Return a `MetricResult` with each image's correlation when every
             layer is random (`per_image`), the number of layers randomised at each step
             (`x`), the correlations per image and step (`curves`) and in `details` the SSIM
@@ -114,7 +119,13 @@ def randomization_check(explainer, images, explanation, *, steps=None, seed=0,
     >>> result.curves.shape
     (2, 2)
     """
-    batch, heatmaps, classes = _common.checked_inputs(explainer, images, explanation)
+    maps = getattr(explanation, "heatmaps", explanation)
+    if np.ndim(maps) == 4 and np.shape(maps)[-1] == np.shape(images)[-1]:  # RGB maps
+        gray = _common.gray_maps(maps)
+        explanation = (dataclasses.replace(explanation, heatmaps=gray)
+                       if dataclasses.is_dataclass(explanation) else gray)
+    batch, heatmaps, classes = _common.checked_inputs(explainer, images, explanation,
+                                                      class_index)
     try:
         copy = keras.models.clone_model(explainer.model)
         copy.set_weights(explainer.model.get_weights())
@@ -140,8 +151,7 @@ def randomization_check(explainer, images, explanation, *, steps=None, seed=0,
             _reinitialise(layer, seed + layers.index(layer))
         done = mark
         maps = np.asarray(randomised.explain(batch, classes).heatmaps, np.float32)
-        if maps.ndim == 4:  # RGB maps (Guided Grad-CAM): compare their channel means
-            maps = maps.mean(-1)
+        maps = _common.gray_maps(maps)  # RGB maps (Guided Grad-CAM) to one channel
         correlations.append(rank_correlation(heatmaps, maps))
         similarities.append(structural_similarity(heatmaps, maps))
     curves = np.stack(correlations, axis=1)
