@@ -102,3 +102,15 @@ def test_boxes_outside_the_image_are_a_usage_error(scene_files, tmp_path, capsys
                        "localization_accuracy", "--boxes", str(boxes), "--out", str(tmp_path)])
     assert status == cli.EXIT_USAGE
     assert "Received: box=" in capsys.readouterr().out
+
+
+def test_every_metric_and_an_rgb_method(scene_files, tmp_path):
+    folder, _ = scene_files
+    status = evaluate([str(folder / "scene1.png"), "--model", MODEL, "--methods",
+                       "guided-gradcam", "--metrics", "all", "--boxes",
+                       str(folder / "boxes.json"), "--steps", "2", "--out", str(tmp_path)])
+    assert status == cli.EXIT_OK
+    report = json.loads((tmp_path / "evaluate.json").read_text())["methods"]["guided-gradcam"]
+    from tf_gradcam import metrics
+    assert set(metrics.METRICS) <= set(report)
+    assert all(np.isfinite(report[name]["value"]) for name in metrics.METRICS)

@@ -104,24 +104,22 @@ def _original_size(path):
     return image.shape[:2]
 
 
-def _score(name, explainer, images, explanation, boxes, args):
+def _score(name, explainer, images, heatmaps, classes, boxes, args):
     from tf_gradcam import metrics
 
-    function, needs_model, _ = metrics.METRICS[name]
+    function = metrics.METRICS[name][0]
     if name in BOX_METRICS:
-        return function(explanation.heatmaps, boxes, return_per_image=True)
-    options = {"batch_size": args.batch_size, "return_per_image": True}
+        return function(heatmaps, boxes, return_per_image=True)
+    options = {"class_index": classes, "return_per_image": True}
+    if name == "randomization_check":
+        return function(explainer, images, heatmaps, steps=5, **options)
     if name in ("deletion", "insertion"):
         options["steps"] = args.steps
-    if name == "randomization_check":
-        options = {"steps": 5, "return_per_image": True}
-    return function(explainer, images, explanation, **options)
+    return function(explainer, images, heatmaps, batch_size=args.batch_size, **options)
 
 
 def run(args):
     """Run `tf-gradcam evaluate` with parsed `args`; returns the exit status."""
-    import dataclasses
-
     import numpy as np
 
     from tf_gradcam import cli, metrics, registry
@@ -165,13 +163,12 @@ def run(args):
         start = time.perf_counter()
         parts = [explainer.explain(images[i:i + args.batch_size], args.class_index)
                  for i in range(0, len(images), args.batch_size)]
-        explanation = dataclasses.replace(
-            parts[0], heatmaps=_common.gray_maps(np.concatenate([p.heatmaps for p in parts])),
-            class_index=np.concatenate([p.class_index for p in parts]))
+        heatmaps = _common.gray_maps(np.concatenate([p.heatmaps for p in parts]))
+        classes = np.concatenate([p.class_index for p in parts])
         table[method], report[method] = {}, {}
         for name in names:
             try:
-                result = _score(name, explainer, images, explanation, boxes, args)
+                result = _score(name, explainer, images, heatmaps, classes, boxes, args)
             except ValueError as err:
                 raise _usage(f"{name} on {method}: {err}") from err
             table[method][name] = result.value
@@ -179,7 +176,7 @@ def run(args):
                                     "per_image": [None if np.isnan(v) else float(v)
                                                   for v in result.per_image]}
         report[method]["seconds"] = round(time.perf_counter() - start, 3)
-        report[method]["class_index"] = explanation.class_index.tolist()
+        report[method]["class_index"] = classes.tolist()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(format_table(table, names))
