@@ -80,8 +80,7 @@ def faithfulness(cam, images, explanation, steps, batch_size, deletion_baseline=
     }
 
 
-def real_model_rows(path, steps, batch_size):
-    model = keras.saving.load_model(path, compile=False)
+def real_model_rows(model, steps, batch_size):
     images = photos()
     rows = {}
     for name in tfg.METHODS:
@@ -91,7 +90,7 @@ def real_model_rows(path, steps, batch_size):
         rows[name] = faithfulness(cam, images, exp, steps, batch_size)
         rows[name]["seconds"] = time.perf_counter() - start
         print(name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
-    return model, images, rows
+    return images, rows
 
 
 def scene_rows(model, scenes, steps, batch_size):
@@ -270,7 +269,7 @@ def main():
         model = keras.saving.load_model(path, compile=False)
         speed = speed_rows(model, "efficientnet_lite", photos(), args.steps)
         print(speed, flush=True)
-        model, images, rows = real_model_rows(path, args.steps, args.batch_size)
+        images, rows = real_model_rows(model, args.steps, args.batch_size)
         results["imagenet"] = rows
         lines += [f"## EfficientNet-Lite0 (ImageNet) on {len(images)} scikit-image photos",
                   "", f"{', '.join(PHOTOS)}; centre-cropped square, 224 px, top-1 class. "
@@ -289,8 +288,8 @@ def main():
     lines += [f"## Shapes CNN on {args.scenes} generated scenes with known boxes", "",
               "Each scene holds a square and a cross; each is explained for its own class and "
               "judged on its own box (means over both). Deletion replaces pixels with the "
-              "background grey (90), not black: black blocks are squares to this model. Pointing game exact and with 15 px "
-              "tolerance; localisation at 15 % of the max; MaxBoxAcc over thresholds 0-0.99; "
+              "background grey (90), not black: black blocks are squares to this model. "
+              "Pointing game exact and with 15 px tolerance; localisation at 15 % of the max; MaxBoxAcc over thresholds 0-0.99; "
               "randomisation: Spearman correlation with the map of the fully re-initialised "
               "model (near 0 passes).", ""]
     lines += table(rows, ["pointing_game", "pointing_game_15px", "localization_accuracy",
