@@ -32,11 +32,7 @@ FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 PAGES = sorted(ROOT.glob("docs/**/*.md")) + [ROOT / "README.md"]
 # Examples known to fail, in files whose owners are fixing them: strict, so a fixed one fails
 # here until it is taken off this list. Test id -> the fix.
-KNOWN_FAILING = {
-    "docs/models.md": "call the subclassed model on float32: `net(images[:1].astype('float32'))`",
-    "docs/scale.md": "define `labels` before building the dataset: `labels = np.array([0, 1])`",
-    "tf_gradcam.export.export_saved_model": "assign the returned path: `path = tfg.export_...`",
-}
+KNOWN_FAILING = {}
 
 
 def _known(param_id):

@@ -42,7 +42,9 @@ _OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
 _TF_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\]"
-    r"|E\d{4} .*(cuInit|cuda drivers|CUDA driver)"
+    r"|E\d{4} .*(cuInit|cuda drivers|CUDA driver|Unable to register cu\w+ factory)"
+    # TensorFlow <= 2.17 prefixes its C++ log lines with a date instead.
+    r"|\d{4}-\d\d-\d\d [\d:.]+: ([IW] |E .*(cuInit|Unable to register cu\w+ factory))"
     r"|To enable the following instructions:)")
 
 
@@ -585,7 +587,11 @@ def cmd_explain(args):
     from tf_gradcam import files
 
     # Errors only: corrupt files are reported per file, not as OpenCV warnings.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging = getattr(cv2.utils, "logging", None)  # OpenCV >= 4.12; setLogLevel before
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    else:
+        cv2.setLogLevel(2)  # 2 = errors only
     out = pathlib.Path(args.out)
     previous = _open_out(out, args)  # refuse to mix runs before loading anything
     pairs = _find_inputs(args, out)

@@ -1,6 +1,7 @@
 """The explainer interface and the gradient-based CAM engine (Grad-CAM and its variants)."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -146,8 +147,10 @@ class Explainer:
         explainer: free batch size and classes per image, so it is traced once."""
         # Plain TF ops and Python control flow on Python values only: no AutoGraph needed,
         # which makes the one trace about 3x faster.
-        return tf.function(function, jit_compile=jit_compile, autograph=False,
-                           input_signature=self._signature())
+        # Wrapped in a `partial`: TF's retracing warning counts traces per code object, and
+        # every explainer (many of them in a loop, say) traces its own function once.
+        return tf.function(functools.partial(function), jit_compile=jit_compile,
+                           autograph=False, input_signature=self._signature())
 
     def compute(self, images, class_index, mask=None):
         """The compiled computation: float32 images, an int32 `(N, K)` class matrix (-1 in

@@ -112,7 +112,9 @@ def export_saved_model(explainer, export_dir, *, colormap="jet", alpha=0.4):
             `alpha` or colormap.
 
     Example:
-    >>> tfg.export_saved_model(tfg.GradCAM(model, preprocess="resnet50"), "models/gradcam/1")
+    >>> path = tfg.export_saved_model(tfg.GradCAM(model), "models/gradcam/1")
+    >>> path.name
+    '1'
     """
     export_dir = pathlib.Path(export_dir)
     if export_dir.exists() and any(export_dir.iterdir()):
