@@ -290,3 +290,21 @@ def test_keras_hub_cnn_backbone():
 
     want = textbook_gradcam(features_and_logits, images, [1, 3])
     np.testing.assert_allclose(exp.cams, want, rtol=1e-4, atol=1e-6)
+
+
+def test_captured_models_export_and_every_method_runs(tmp_path):
+    keras.utils.set_random_seed(9)
+    images = np.random.default_rng(17).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    cnn, vit = SubclassedCNN(inline_softmax=True), TinyViT()
+    cnn(images)
+    vit(images)
+    for name, model in (("cnn", cnn), ("vit", vit)):
+        cam = tfg.GradCAM(model)
+        loaded = tf.saved_model.load(str(tfg.export_saved_model(cam, tmp_path / name)))
+        served = loaded.signatures["serving_default"](images=tf.constant(images))
+        np.testing.assert_allclose(served["heatmaps"].numpy(), cam.explain(images).heatmaps,
+                                   atol=1e-5)
+    for method in ("gradcam++", "scorecam", "occlusion", "guided-gradcam"):
+        kwargs = {"patch_size": 4} if method == "occlusion" else {}
+        exp = tfg.METHODS[method](cnn, **kwargs).explain(images, class_index=[0, 2])
+        assert np.isfinite(exp.heatmaps).all() and exp.class_index.tolist() == [0, 2]
