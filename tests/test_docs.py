@@ -52,7 +52,9 @@ def namespace():
 @pytest.fixture
 def globs(namespace, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples may write files
-    return {**namespace, "__name__": "__docs__"}
+    model = keras.models.clone_model(namespace["model"])  # examples may train it
+    model.set_weights(namespace["model"].get_weights())
+    return {**namespace, "model": model, "__name__": "__docs__"}
 
 
 def python_blocks(text):
