@@ -16,7 +16,6 @@ after its start-up logging has been quietened (unless the user set `TF_CPP_MIN_L
 import argparse
 import collections
 import contextlib
-import csv
 import json
 import os
 import pathlib
@@ -28,15 +27,12 @@ import threading
 import time
 import typing
 
+from tf_gradcam import runs
+from tf_gradcam.runs import UsageError
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE = (
-    "summary.csv", "summary.jsonl", "summary.json", "run.json")
-#: `run.json` keys that must match for `--resume` (they change what a row means).
-RUN_SETTINGS = ("model", "method", "layer", "output", "class_index", "top", "size",
-                "preprocess", "alpha", "colormap")
 #: Batches decoded ahead of the model (bounded memory: this many + 1 batches in flight).
 PREFETCH_BATCHES = 2
-_OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
 # TensorFlow / absl C++ start-up lines on stderr (TF 2.21 prints them before its log level
 # applies): INFO/WARNING lines, the CPU-instructions note and the "no CUDA driver" error.
 _TF_NOISE = re.compile(
@@ -47,9 +43,6 @@ _TF_NOISE = re.compile(
     r"|\d{4}-\d\d-\d\d [\d:.]+: ([IW] |E .*(cuInit|Unable to register cu\w+ factory))"
     r"|To enable the following instructions:)")
 
-
-class UsageError(Exception):
-    """A problem with the command line itself (exit status 2)."""
 
 
 def load_model(path):
@@ -186,20 +179,6 @@ def _plan_bases(pairs, reserved):
     return bases
 
 
-def _inside(path, folder):
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
-def _say(message, bar=None):
-    if bar is not None:
-        bar.write(message, file=sys.stderr)
-    else:
-        print(message, file=sys.stderr, flush=True)
-
 
 class _StopSignal:
     """Ctrl-C / SIGTERM: the first asks the run to stop after the current batch, the second
@@ -220,7 +199,7 @@ class _StopSignal:
         if self.received is not None:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
-        _say(f"{self.received}: stopping after the current batch (send it again to abort now)",
+        runs.say(f"{self.received}: stopping after the current batch (send it again to abort now)",
              self.bar)
 
     def __exit__(self, *exc):
@@ -229,203 +208,6 @@ class _StopSignal:
         return False
 
 
-class _Summary:
-    """`summary.csv` and `summary.jsonl` in an output folder, appended and flushed per batch."""
-
-    def __init__(self, out, fresh):
-        from tf_gradcam import records
-
-        self._records = records
-        self.csv_path, self.jsonl_path = out / SUMMARY_CSV, out / SUMMARY_JSONL
-        mode = "w" if fresh else "a"
-        self._csv = open(self.csv_path, mode, newline="", encoding="utf-8")  # noqa: SIM115
-        self._jsonl = open(self.jsonl_path, mode, encoding="utf-8")  # noqa: SIM115
-        self._writer = csv.writer(self._csv, lineterminator="\n")
-        if fresh:
-            self._writer.writerow(records.FIELDS)
-            self._flush()
-
-    def append(self, rows):
-        self._writer.writerows(self._records.csv_values(r) for r in rows)
-        self._jsonl.write("".join(json.dumps(self._records.json_safe(r)) + "\n" for r in rows))
-        self._flush()
-
-    def _flush(self):
-        for handle in (self._csv, self._jsonl):
-            handle.flush()
-
-    def close(self):
-        for handle in (self._csv, self._jsonl):
-            handle.close()
-
-    def write_json_array(self, path):
-        """The JSON Lines as one JSON array, streamed to `path` and swapped in atomically."""
-        from tf_gradcam import files
-
-        with files.open_atomic(path, "w") as target, open(self.jsonl_path,
-                                                             encoding="utf-8") as lines:
-            target.write("[")
-            for n, line in enumerate(lines):
-                target.write(("\n" if n == 0 else ",\n") + line.rstrip("\n"))
-            target.write("\n]\n")
-
-
-def _read_jsonl(path):
-    """Complete rows of a JSON Lines summary (a torn last line, from a hard kill, is dropped)."""
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                return
-            try:
-                yield line, json.loads(line)
-            except json.JSONDecodeError:
-                return
-
-
-def _read_csv(path):
-    """Complete rows of a CSV summary (lists of cells); a torn last record is dropped."""
-    from tf_gradcam import records
-
-    if not path.is_file():
-        return
-    with open(path, "rb") as raw:
-        raw.seek(0, os.SEEK_END)
-        ends_complete = raw.tell() == 0 or (raw.seek(-1, os.SEEK_END), raw.read(1))[1] == b"\n"
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != list(records.FIELDS):
-            raise UsageError(
-                f"{path} does not have the columns of a tf-gradcam summary; expected "
-                f"{','.join(records.FIELDS)}. Pass --overwrite or a new --out folder. "
-                f"Received: header={header}")
-        previous = None
-        for cells in reader:
-            if len(cells) != len(records.FIELDS):
-                return  # a torn record: nothing after it is trusted
-            if previous is not None:
-                yield previous
-            previous = cells
-        if previous is not None and ends_complete:
-            yield previous
-
-
-class _Done(typing.NamedTuple):
-    keys: set  # absolute paths of images finished in an earlier run
-    reserved: dict  # overlay stem (casefolded) -> absolute path of the image that used it
-    explained: int
-    failed: int
-
-
-def _resume(out, run, ranks):
-    """Repair the summaries of an earlier run and return what it finished.
-
-    An image counts as finished when both files hold all its rows (`ranks` of them) or its
-    failure row; rows of unfinished images (a hard kill mid-batch) and torn last lines are
-    removed by rewriting the files, so the resumed run appends without duplicates.
-    """
-    from tf_gradcam import files, records
-
-    def tally(images):
-        counts = collections.Counter()
-        failed = set()
-        for image, error in images:
-            counts[image] += 1
-            if error:
-                failed.add(image)
-        return {image for image, n in counts.items() if image in failed or n >= ranks}, failed
-
-    csv_path, jsonl_path = out / SUMMARY_CSV, out / SUMMARY_JSONL
-    done_jsonl, failed = tally((r["image"], r["error"]) for _, r in _read_jsonl(jsonl_path))
-    fields = list(records.FIELDS)
-    i_image, i_error = fields.index("image"), fields.index("error")
-    done_csv, _ = tally((c[i_image], c[i_error]) for c in _read_csv(csv_path))
-    finished = done_jsonl & done_csv
-    cwd = run.get("cwd", os.getcwd())
-
-    def key(image):
-        return os.path.normpath(os.path.join(cwd, image))
-
-    reserved, rows_kept, rows_total = {}, 0, 0
-    with files.open_atomic(jsonl_path, "w") as target:
-        for line, row in _read_jsonl(jsonl_path):
-            rows_total += 1
-            if row["image"] in finished:
-                rows_kept += 1
-                target.write(line)
-                if row["overlay"]:
-                    overlay = os.path.relpath(key(row["overlay"]), os.path.abspath(out))
-                    stem = _OVERLAY_NAME.sub("", pathlib.Path(overlay).as_posix())
-                    reserved[stem.casefold()] = key(row["image"])
-    with files.open_atomic(csv_path, "w", newline="") as target:
-        writer = csv.writer(target, lineterminator="\n")
-        writer.writerow(records.FIELDS)
-        writer.writerows(c for c in _read_csv(csv_path) if c[i_image] in finished)
-    keys = {key(image) for image in finished}
-    return _Done(keys, reserved, len(finished - failed), len(finished & failed)), \
-        rows_total - rows_kept
-
-
-def _visible_entries(folder):
-    return [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
-
-
-def _remove_run(out):
-    """Delete an earlier run in `out`: the overlays its summary lists, its summaries, run.json."""
-    removed, folders = 0, set()
-    for _, row in _read_jsonl(out / SUMMARY_JSONL):
-        overlay = pathlib.Path(row.get("overlay") or "")
-        if row.get("overlay") and _inside(overlay.resolve(), out.resolve()):
-            overlay.unlink(missing_ok=True)
-            removed += 1
-            folders.update(p for p in overlay.resolve().parents if _inside(p, out.resolve()))
-    for folder in sorted(folders, key=lambda p: -len(p.parts)):  # sub-folders it made
-        if folder != out.resolve() and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    for name in (SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE):
-        (out / name).unlink(missing_ok=True)
-    return removed
-
-
-def _open_out(out, args):
-    """Check `--out` before any work: a new or empty folder, or an earlier run to resume or
-    replace. Returns the earlier run's settings (`{}` for a new run)."""
-    previous = out / RUN_FILE
-    has_run = previous.is_file() or (out / SUMMARY_CSV).is_file() or (
-        out / SUMMARY_JSONL).is_file()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a folder (it is created if missing). "
-                         f"Received: --out={out}")
-    if has_run and not (args.resume or args.overwrite):
-        raise UsageError(
-            f"output folder {out} already holds the results of a run ({RUN_FILE}, "
-            f"{SUMMARY_CSV}); writing into it would mix two runs. Pass --resume to continue "
-            f"that run (images already in its summary are skipped), --overwrite to delete its "
-            f"overlays and summaries first, or a new --out folder. Received: --out={out}")
-    if not has_run and _visible_entries(out) and not args.overwrite:
-        raise UsageError(
-            f"output folder {out} is not empty and holds no tf-gradcam run; pass a new or empty "
-            f"--out folder (it is created if missing), or --overwrite to write into it anyway "
-            f"(files named like an overlay are replaced). Received: --out={out}")
-    if has_run and args.overwrite:
-        removed = _remove_run(out)
-        _say(f"--overwrite: removed the earlier run in {out} ({removed} overlay(s))")
-        return {}
-    if args.resume and not has_run:
-        _say(f"--resume: no earlier run in {out}; starting one")
-    if has_run and args.resume:
-        if not previous.is_file():
-            raise UsageError(f"{out} has a summary but no {RUN_FILE}, so the options of that "
-                             f"run are unknown; pass --overwrite or a new --out folder")
-        try:
-            return json.loads(previous.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise UsageError(f"could not read {previous} ({err}); pass --overwrite or a new "
-                             f"--out folder") from err
-    return {}
-
 
 def _settings(args, size):
     return {"model": str(pathlib.Path(args.model).resolve()), "method": args.method,
@@ -433,15 +215,6 @@ def _settings(args, size):
             "top": None if args.class_index is not None else args.top, "size": list(size),
             "preprocess": args.preprocess, "alpha": args.alpha, "colormap": args.colormap}
 
-
-def _check_same_settings(previous, settings, out):
-    changed = [f"--{k.replace('_index', '')}: {previous.get(k)!r} then, {settings[k]!r} now"
-               for k in RUN_SETTINGS if previous.get(k) != settings[k]]
-    if changed:
-        raise UsageError(
-            f"--resume: the run in {out} was made with other options ({'; '.join(changed)}); "
-            f"its rows would not match. Resume with the same options, or pass --overwrite or "
-            f"a new --out folder.")
 
 
 def _make_bar(total, initial=0):
@@ -465,12 +238,12 @@ def _find_inputs(args, out):
         if key in seen:
             continue  # the same file named twice (a folder and a glob)
         seen.add(key)
-        if _inside(path.resolve(), out_resolved):
+        if runs.inside(path.resolve(), out_resolved):
             inside += 1  # e.g. overlays of an earlier run: never inputs (or targets)
             continue
         pairs.append((path, relative))
     if inside:
-        _say(f"note: skipped {inside} file(s) inside the output folder {out}")
+        runs.say(f"note: skipped {inside} file(s) inside the output folder {out}")
     if not pairs:
         hint = " (add --recursive to look in sub-folders)" if not args.recursive else ""
         raise UsageError(f"no image files ({', '.join(files.IMAGE_SUFFIXES)}) found in "
@@ -501,7 +274,7 @@ def _load_explainer(args):
         raise UsageError(f"--class {args.class_index} is out of range: the model predicts "
                          f"{explainer.num_classes} classes (0 to {explainer.num_classes - 1})")
     if labels is not None and len(labels) < explainer.num_classes:
-        _say(f"note: --labels has {len(labels)} names for {explainer.num_classes} classes; "
+        runs.say(f"note: --labels has {len(labels)} names for {explainer.num_classes} classes; "
              "the others get an empty class_name")
     return explainer, size, labels
 
@@ -557,7 +330,7 @@ def _stream(todo, size, explainer, args, out, labels, summary):
         for row in rows:
             if row["error"]:
                 counts["failed"] += 1
-                _say(f"error: {row['image']}: {row['error']}", bar)
+                runs.say(f"error: {row['image']}: {row['error']}", bar)
         counts["explained"] += len({r["image"] for r in rows if not r["error"]})
         if bar is not None:
             bar.update(len({r["image"] for r in rows}))
@@ -593,37 +366,37 @@ def cmd_explain(args):
     else:
         cv2.setLogLevel(2)  # 2 = errors only
     out = pathlib.Path(args.out)
-    previous = _open_out(out, args)  # refuse to mix runs before loading anything
+    previous = runs.open_out(out, args)  # refuse to mix runs before loading anything
     pairs = _find_inputs(args, out)
     explainer, size, labels = _load_explainer(args)
 
     settings = _settings(args, size)
     if previous:
-        _check_same_settings(previous, settings, out)
-        done, dropped = _resume(out, previous, _ranks_per_image(args, explainer.num_classes))
+        runs.check_same_settings(previous, settings, out)
+        done, dropped = runs.resume(out, previous, _ranks_per_image(args, explainer.num_classes))
         if dropped:
-            _say(f"--resume: dropped {dropped} row(s) of images the earlier run did not finish")
+            runs.say(f"--resume: dropped {dropped} row(s) of images the earlier run did not finish")
     else:
-        done = _Done(set(), {}, 0, 0)
+        done = runs.Done(set(), {}, 0, 0)
         out.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(out / RUN_FILE, json.dumps(
+        files.write_atomic(out / runs.RUN_FILE, json.dumps(
             {**settings, "cwd": os.getcwd(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
              "tool": "tf-gradcam explain"}, indent=1).encode())
     bases = _plan_bases(pairs, done.reserved)
     todo = [_Input(path, os.path.abspath(path), base)
             for (path, _), base in zip(pairs, bases) if os.path.abspath(path) not in done.keys]
     if previous:
-        _say(f"--resume: {len(pairs) - len(todo)} image(s) already done in {out}, "
+        runs.say(f"--resume: {len(pairs) - len(todo)} image(s) already done in {out}, "
              f"{len(todo)} to go")
 
-    summary = _Summary(out, fresh=not previous)
+    summary = runs.Summary(out, fresh=not previous)
     try:
         explained, failed, stopped = _stream(todo, size, explainer, args, out, labels, summary)
     finally:
         summary.close()
     if args.json:
-        summary.write_json_array(out / SUMMARY_JSON)
-    where = out / (SUMMARY_JSON if args.json else SUMMARY_CSV)
+        summary.write_json_array(out / runs.SUMMARY_JSON)
+    where = out / (runs.SUMMARY_JSON if args.json else runs.SUMMARY_CSV)
     if stopped:
         left = len(todo) - explained - failed
         print(f"interrupted ({stopped}): explained {explained} image(s) in this run, "
