@@ -241,3 +241,37 @@ def test_bad_targets():
         tfg.GradCAM(conv_gap_dense(), target=tfg.targets.Segmentation())
     with pytest.raises(ValueError, match="out of range"):
         tfg.GradCAM(conv_gap_dense(), target=tfg.targets.Regression(index=3))
+
+
+def test_target_function_gets_the_class_vector_of_the_call(images):
+    model = conv_gap_dense(activation=None, classes=4)
+    ranks = set()
+
+    def chosen_logit(outputs, class_index):
+        ranks.add(class_index.shape.rank)
+        return tf.gather(outputs, tf.maximum(class_index, 0), batch_dims=1)
+
+    cam = tfg.GradCAM(model, target=chosen_logit)
+    single = cam.explain(images, class_index=[0, 1, 2, 3])
+    assert 1 in ranks  # (N,) for one class per image
+    logits = model(images).numpy()
+    np.testing.assert_allclose(single.scores, logits[np.arange(4), [0, 1, 2, 3]], rtol=1e-5)
+    several = cam.explain(images, class_index=np.tile([[3, 1]], (4, 1)))
+    np.testing.assert_allclose(several.scores, logits[:, [3, 1]], rtol=1e-5)
+    np.testing.assert_allclose(several.cams[:, 0], cam.explain(images, class_index=3).cams,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_target_function_for_one_class_only(images):
+    model = conv_gap_dense(activation=None, classes=4)
+
+    def first_class_only(outputs, class_index):
+        if class_index.shape.rank != 1:
+            raise ValueError("one class per image")
+        return tf.gather(outputs, tf.maximum(class_index, 0), batch_dims=1)
+
+    cam = tfg.GradCAM(model, target=first_class_only)
+    exp = cam.explain(images, class_index=2)
+    np.testing.assert_allclose(exp.scores, model(images).numpy()[:, 2], rtol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one class per image"):
+        cam.explain(images, class_index=np.tile([[0, 1]], (4, 1)))

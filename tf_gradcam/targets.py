@@ -238,16 +238,27 @@ class Function(Target):
         self.fn = fn
 
     def select(self, logits, outputs, class_index, mask):
-        k = tf.shape(class_index)[1]
-        single = tf.squeeze(class_index, axis=1) if class_index.shape[1] == 1 else None
-        scores = self.fn(outputs, single if single is not None else class_index)
-        scores = tf.cast(scores, tf.float32)
-        if scores.shape.rank not in (1, 2):
-            raise ValueError(
-                "A target function must return one score per image, shape (N,), or (N, K) "
-                f"for K classes per image. Received: scores shape={scores.shape}")
-        scores = tf.reshape(scores, [tf.shape(class_index)[0], -1])
-        return class_index, tf.broadcast_to(scores, [tf.shape(scores)[0], k])
+        n, k = tf.shape(class_index)[0], tf.shape(class_index)[1]
+
+        def scores_of(classes):
+            scores = tf.cast(self.fn(outputs, classes), tf.float32)
+            if scores.shape.rank not in (1, 2):
+                raise ValueError(
+                    "A target function must return one score per image, shape (N,), or "
+                    f"(N, K) for K classes per image. Received: scores shape={scores.shape}")
+            return tf.reshape(scores, [n, -1])
+
+        def one_class():  # the (N,) vector of the call
+            return scores_of(class_index[:, 0])
+
+        try:  # K is known only when the graph runs: both forms are traced
+            scores = tf.cond(k == 1, one_class, lambda: scores_of(class_index))
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+            # The function handles one class per image only: several are a run-time error.
+            tf.debugging.assert_equal(k, 1, message=(
+                "this target function handles one class per image; call it once per class"))
+            scores = one_class()
+        return class_index, tf.broadcast_to(scores, [n, k])
 
     def __repr__(self):
         return f"Function({getattr(self.fn, '__name__', self.fn)!r})"
