@@ -252,12 +252,8 @@ class Explainer:
                 f"without augmentation. Received: mask with shape {np.shape(mask)}")
         masks = self._mask_argument(mask, n)
         batch_size = n if batch_size is None else inputs.positive_int("batch_size", batch_size)
-        chunks = []
-        for i in range(0, n, batch_size):
-            args = [batch[i:i + batch_size], tf.constant(classes[i:i + batch_size])]
-            if masks is not None:
-                args.append(tf.constant(masks[i:i + batch_size]))
-            chunks.append(self.compute(*args))
+        chunks = [self.compute(*_arguments(batch, classes, masks, slice(i, i + batch_size)))
+                  for i in range(0, n, batch_size)]
         result = {key: keras.tree.map_structure(lambda *parts: _concat(parts),
                                                 *[c[key] for c in chunks])
                   for key in chunks[0]}
@@ -295,6 +291,13 @@ class Explainer:
     def __call__(self, images, class_index=None):
         """Heatmaps `(N, H, W)` in [0, 1] (or `(H, W)` for one image); see `explain`."""
         return self.explain(images, class_index).heatmaps
+
+
+def _arguments(batch, classes, masks, part=slice(None)):
+    """The compiled function's arguments for `part` of the batch (the mask only where the
+    target takes one)."""
+    args = [batch[part], tf.constant(classes[part])]
+    return args if masks is None else args + [tf.constant(masks[part])]
 
 
 def _concat(parts):

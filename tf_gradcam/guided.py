@@ -74,9 +74,8 @@ class GuidedGradCAM(core.GradientCAM):
         with respect to its (preprocessed) pixels. Arguments as in `explain`."""
         batch, single = inputs.image_batch(images, self.input_shape)
         classes, _ = class_matrix(class_index, int(batch.shape[0]), self.num_classes)
-        args = [batch, tf.constant(classes)] + ([tf.constant(self._mask_argument(None, len(classes)))]
-                                                if self.target.takes_mask else [])
-        guided = self._guided_fn(*args).numpy()
+        masks = self._mask_argument(None, len(classes))
+        guided = self._guided_fn(*core._arguments(batch, classes, masks)).numpy()
         return guided[0] if single else guided
 
     def _compute(self, images, class_index, mask=None):

@@ -156,12 +156,18 @@ def candidates(infos):
     return [info for info in infos if info.is_spatial or info.is_tokens]
 
 
+def _feature_maps(infos, exclude):
+    """`(usable, informative)`: the 4D layers that are neither inputs nor output layers
+    (`exclude`: their paths), and those of them larger than 1x1."""
+    usable = [i for i in infos if i.is_spatial and i.path not in exclude
+              and not isinstance(i.layer, keras.layers.InputLayer)]
+    return usable, [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
+
+
 def _auto_target(infos, exclude=()):
     """The last spatial layer that is not an output layer (`exclude`: their paths); a leaf
     wins over the nested model it ends."""
-    usable = [i for i in infos if i.is_spatial and i.path not in exclude
-              and not isinstance(i.layer, keras.layers.InputLayer)]
-    informative = [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
+    usable, informative = _feature_maps(infos, exclude)
     pool = informative or usable
     if not pool:
         raise ValueError(
@@ -333,9 +339,7 @@ def _auto_deep(infos, exclude=()):
         before = before or [i for i in infos[:attention[-1]] if i.is_tokens]
         if before:
             return before[-1]
-    spatial = [i for i in infos if i.is_spatial and i.path not in exclude
-               and not isinstance(i.layer, keras.layers.InputLayer)
-               and (None in i.shape[:2] or i.shape[0] * i.shape[1] > 1)]
+    spatial = _feature_maps(infos, exclude)[1]
     tokens = [i for i in infos if i.is_tokens]
     if spatial:
         return spatial[-1]
