@@ -375,7 +375,14 @@ def test_resume_after_a_hard_kill_drops_torn_and_unfinished_rows(model_file, ima
     final = read_csv(out)
     assert final == read_jsonl(out)
     key = lambda r: (r["image"], r["rank"] or 0)  # noqa: E731
-    assert sorted(final, key=key) == sorted(complete, key=key)
+    # The resumed run explains d and e in a batch of their own: the same rows, up to float
+    # rounding that depends on the batch's composition (oneDNN picks kernels per shape).
+    assert [_rounded(r) for r in sorted(final, key=key)] == \
+        [_rounded(r) for r in sorted(complete, key=key)]
+
+
+def _rounded(row):
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
 @pytest.mark.parametrize("extra, message", [
