@@ -416,25 +416,37 @@ class GradientCAM(Explainer):
 
 def _class_gradients(tape, scores, source):
     """Gradients of each image's K scores `(N, K)` w.r.t. `source` `(N, ...)`:
-    `(N, K, ...)`. One backward pass for K = 1; K vectorised ones (`batch_jacobian`)
-    otherwise, all from the same forward pass.
+    `(N, K, ...)`, all from the same forward pass: one backward pass per class column, in
+    a `tf.while_loop` (one pass for K = 1). Images are independent, so the gradient of
+    column j's sum is each image's own gradient.
+
+    The backward graph is built once, inside the loop: a `tf.cond` between a one-class
+    pass and `batch_jacobian` would trace it twice (the tape walks back to the input) and
+    made the first call about 1.5x slower on ResNet50.
 
     Raises:
         ValueError: The score does not depend on `source` (e.g. `source` is the output
             layer itself, after the softmax whose logits are explained).
     """
-    def one_class():
-        gradient = tape.gradient(scores, source)
+    count = tf.shape(scores)[1]
+
+    def body(j, results):
+        upstream = tf.one_hot(tf.fill(tf.shape(scores)[:1], j), count, dtype=scores.dtype)
+        gradient = tape.gradient(scores, source, output_gradients=upstream)
         if gradient is None:
             raise ValueError(
                 "The explained score does not depend on the chosen layer's output, so there "
                 "is no gradient to weight it with: the layer is the output layer itself (its "
                 "pre-activation logits are explained) or does not feed the output. Choose an "
                 f"earlier layer. Received: layer output {source.name!r}")
-        return gradient[:, tf.newaxis]
+        return j + 1, results.write(j, gradient)
 
-    return tf.cond(tf.shape(scores)[1] == 1, one_class,
-                   lambda: tape.batch_jacobian(scores, source, experimental_use_pfor=True))
+    _, results = tf.while_loop(
+        lambda j, _: j < count, body,
+        [tf.constant(0), tf.TensorArray(source.dtype, size=count,
+                                        element_shape=source.shape)])
+    rank = len(source.shape)
+    return tf.transpose(results.stack(), [1, 0] + list(range(2, rank + 1)))
 
 
 def _per_class(maps_, n, k):
