@@ -83,8 +83,19 @@ def occlusion_floor(name, batch, explainer, forward_fn, size, method_s):
             f"{explainer.batch_size})", "ratio_to_floor": method_s / floor}
 
 
+#: Memory-child methods beyond the registry's: occlusion with and without its budget.
+MASKED = {
+    "occlusion": lambda m: tfg.Occlusion(m, patch_size=28),  # 8 x 8 = 64 copies per image
+    "occlusion-unbounded": lambda m: tfg.Occlusion(m, patch_size=28, max_memory=None),
+    "scorecam": lambda m: tfg.ScoreCAM(m, "conv5_block3_out", top_k=64),
+    "scorecam-unbounded": lambda m: tfg.ScoreCAM(m, "conv5_block3_out", top_k=64,
+                                                 max_memory=None),
+}
+
+
 def memory_child(model_name, method, batch):
-    """Run in a child process: peak RSS (MiB) of `method` alone ("forward" for the floor)."""
+    """Run in a child process: peak RSS (MiB) of `method` alone ("forward" for the floor)
+    and its median seconds per call."""
     model, layer = {"resnet50": lambda: (keras.applications.ResNet50(weights=None),
                                          "conv5_block3_out")}[model_name]()
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, 224, 224, 3)),
@@ -95,29 +106,72 @@ def memory_child(model_name, method, batch):
     elif method == "keras-example":
         run = lambda: [keras_example_heatmap(x[i:i + 1], model, layer)  # noqa: E731
                        for i in range(batch)]
+    elif method in MASKED:
+        explainer = MASKED[method](model)
+        run = lambda: explainer(x)  # noqa: E731
     else:
         explainer = tfg.METHODS[method](model, layer)
         run = lambda: explainer(x)  # noqa: E731
-    for _ in range(3):
-        run()
-    print(json.dumps({"peak_rss_mib": rss_mib()}))
+    run()
+    seconds = statistics.median(timed(run, 2))
+    print(json.dumps({"peak_rss_mib": rss_mib(), "seconds": seconds,
+                      "chunk_size": getattr(locals().get("explainer"), "chunk_size", None)}))
+
+
+def _child(method, batch, rounds=1):
+    """Peak RSS and the fastest time of `method` over `rounds` fresh child processes."""
+    import subprocess
+    import sys
+
+    best = None
+    for _ in range(rounds):
+        result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50",
+                                 method, str(batch)], capture_output=True, text=True,
+                                timeout=1800)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        got = json.loads(lines[-1]) if lines else {"peak_rss_mib": float("nan"),
+                                                   "seconds": float("nan")}
+        best = got if best is None else {**got, "seconds": min(best["seconds"],
+                                                               got["seconds"])}
+    return best
 
 
 def memory_rows(batch=16):
     """Peak RSS of each method minus that of the plain forward pass, in separate processes."""
-    import subprocess
-    import sys
-
-    peaks = {}
-    for method in ("forward", "gradcam", "keras-example"):
-        result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50", method,
-                                 str(batch)], capture_output=True, text=True, timeout=1800)
-        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        peaks[method] = json.loads(lines[-1])["peak_rss_mib"] if lines else float("nan")
+    peaks = {m: _child(m, batch)["peak_rss_mib"]
+             for m in ("forward", "gradcam", "keras-example")}
     return [{"model": "ResNet50 (224, random weights)", "batch": batch,
              "method": f"{method} peak RSS beyond the forward pass's (MiB, batch {batch})",
              "memory_mib": peaks[method] - peaks["forward"]}
             for method in ("gradcam", "keras-example")]
+
+
+def masked_memory_rows(rounds=2):
+    """Occlusion (64 copies per image) and Score-CAM (64 channels) on one ResNet50 image,
+    with the default memory budget and without: peak RSS beyond the forward pass's, and
+    time (each in fresh child processes, alternating, fastest of `rounds`)."""
+    floor = _child("forward", 1)["peak_rss_mib"]
+    rows = []
+    for method in ("occlusion", "scorecam"):
+        runs = {}
+        for _ in range(rounds):  # alternate, so both see the same load
+            for variant in (method + "-unbounded", method):
+                got = _child(variant, 1)
+                best = runs.get(variant)
+                runs[variant] = got if best is None else {
+                    **got, "seconds": min(best["seconds"], got["seconds"]),
+                    "peak_rss_mib": min(best["peak_rss_mib"], got["peak_rss_mib"])}
+        bounded, unbounded = runs[method], runs[method + "-unbounded"]
+        rows += [{"model": "ResNet50 (224, random weights)", "batch": 64,
+                  "method": f"{method} {label} peak RSS beyond the forward pass's (MiB, 64 "
+                  f"masked copies of 1 image, chunks of {r['chunk_size']})",
+                  "memory_mib": r["peak_rss_mib"] - floor}
+                 for label, r in (("max_memory=None", unbounded),
+                                  ("default max_memory", bounded))]
+        rows.append({"model": "ResNet50 (224, random weights)", "batch": 64,
+                     "method": f"{method} time, default max_memory / max_memory=None",
+                     "ratio_to_floor": bounded["seconds"] / unbounded["seconds"]})
+    return rows
 
 
 def models():
