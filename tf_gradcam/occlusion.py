@@ -56,7 +56,7 @@ class Occlusion(core.Explainer):
     of at most `chunk_size` inside one `tf.function` (traced once; no padded passes).
     `chunk_size` is the smaller of `batch_size` and the number of copies whose estimated
     forward-pass memory (`tf_gradcam.maps.forward_bytes`) fits in `max_memory`, so a large
-    model does not hold 64 copies' activations at once (ResNet50: 10 copies per chunk at
+    model does not hold 64 copies' activations at once (ResNet50: 11 copies per chunk at
     the default 96 MiB).
 
     Args:
