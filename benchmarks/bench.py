@@ -437,7 +437,10 @@ def agreement_rows(name, model, layer):
 
 def markdown(rows, meta):
     lines = [f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs, "
-             f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, device {meta['device']}).",
+             f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, device {meta['device']})"
+             + (f"; the `--only focus` rows (first call, per call before/after, max_memory, "
+                f"jit_compile) on {meta['focus_date']}, a loaded machine."
+                if "focus_date" in meta else "."),
              "", "| model | batch | method | ms / image | forward ms / image | x forward | "
              "first call s | traces |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
