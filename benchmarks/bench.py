@@ -9,6 +9,9 @@ every number is a ratio measured under the same load. Writes `results.json` and
                                                # EfficientNet-Lite0 when TF_GRADCAM_IMAGENET_MODEL is set
     python benchmarks/bench.py --quick         # fewer repeats
     python benchmarks/bench.py --only agreement   # recompute some rows, keep the rest
+    TF_GRADCAM_BEFORE=/path/to/old/tree python benchmarks/bench.py --only focus
+        # first call vs the hand-written reference, per-call overhead (old code side by
+        # side), the memory budget of occlusion / Score-CAM, XLA on / off / "auto"
 """
 
 import argparse
@@ -74,17 +77,28 @@ def interleaved(method, forward, repeats):
 
 def occlusion_floor(name, batch, explainer, forward_fn, size, method_s):
     """Occlusion's floor: passes per image x forward time per image at its batch size."""
-    xb = tf.zeros((explainer.batch_size,) + size, tf.float32)
+    xb = tf.zeros((explainer.chunk_size,) + size, tf.float32)
     forward_fn(xb)
     per_image = statistics.median(timed(lambda: forward_fn(xb).numpy(), 5)) / xb.shape[0]
     floor = explainer.passes_per_image * per_image * batch
     return {"model": name, "batch": batch, "method": f"occlusion patch {explainer.patch_size}"
             f" / its floor ({explainer.passes_per_image} passes x forward at batch "
-            f"{explainer.batch_size})", "ratio_to_floor": method_s / floor}
+            f"{explainer.chunk_size})", "ratio_to_floor": method_s / floor}
+
+
+#: Memory-child methods beyond the registry's: occlusion with and without its budget.
+MASKED = {
+    "occlusion": lambda m: tfg.Occlusion(m, patch_size=28),  # 8 x 8 = 64 copies per image
+    "occlusion-unbounded": lambda m: tfg.Occlusion(m, patch_size=28, max_memory=None),
+    "scorecam": lambda m: tfg.ScoreCAM(m, "conv5_block3_out", top_k=64),
+    "scorecam-unbounded": lambda m: tfg.ScoreCAM(m, "conv5_block3_out", top_k=64,
+                                                 max_memory=None),
+}
 
 
 def memory_child(model_name, method, batch):
-    """Run in a child process: peak RSS (MiB) of `method` alone ("forward" for the floor)."""
+    """Run in a child process: peak RSS (MiB) of `method` alone ("forward" for the floor)
+    and its median seconds per call."""
     model, layer = {"resnet50": lambda: (keras.applications.ResNet50(weights=None),
                                          "conv5_block3_out")}[model_name]()
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, 224, 224, 3)),
@@ -95,29 +109,199 @@ def memory_child(model_name, method, batch):
     elif method == "keras-example":
         run = lambda: [keras_example_heatmap(x[i:i + 1], model, layer)  # noqa: E731
                        for i in range(batch)]
+    elif method in MASKED:
+        explainer = MASKED[method](model)
+        run = lambda: explainer(x)  # noqa: E731
     else:
         explainer = tfg.METHODS[method](model, layer)
         run = lambda: explainer(x)  # noqa: E731
-    for _ in range(3):
-        run()
-    print(json.dumps({"peak_rss_mib": rss_mib()}))
+    run()
+    seconds = statistics.median(timed(run, 2))
+    print(json.dumps({"peak_rss_mib": rss_mib(), "seconds": seconds,
+                      "chunk_size": getattr(locals().get("explainer"), "chunk_size", None)}))
+
+
+def _child(method, batch, rounds=1):
+    """Peak RSS and the fastest time of `method` over `rounds` fresh child processes."""
+    import subprocess
+    import sys
+
+    best = None
+    for _ in range(rounds):
+        result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50",
+                                 method, str(batch)], capture_output=True, text=True,
+                                timeout=1800)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        got = json.loads(lines[-1]) if lines else {"peak_rss_mib": float("nan"),
+                                                   "seconds": float("nan")}
+        best = got if best is None else {**got, "seconds": min(best["seconds"],
+                                                               got["seconds"])}
+    return best
 
 
 def memory_rows(batch=16):
     """Peak RSS of each method minus that of the plain forward pass, in separate processes."""
-    import subprocess
-    import sys
-
-    peaks = {}
-    for method in ("forward", "gradcam", "keras-example"):
-        result = subprocess.run([sys.executable, __file__, "--memory-child", "resnet50", method,
-                                 str(batch)], capture_output=True, text=True, timeout=1800)
-        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        peaks[method] = json.loads(lines[-1])["peak_rss_mib"] if lines else float("nan")
+    peaks = {m: _child(m, batch)["peak_rss_mib"]
+             for m in ("forward", "gradcam", "keras-example")}
     return [{"model": "ResNet50 (224, random weights)", "batch": batch,
              "method": f"{method} peak RSS beyond the forward pass's (MiB, batch {batch})",
              "memory_mib": peaks[method] - peaks["forward"]}
             for method in ("gradcam", "keras-example")]
+
+
+def masked_memory_rows(rounds=2):
+    """Occlusion (64 copies per image) and Score-CAM (64 channels) on one ResNet50 image,
+    with the default memory budget and without: peak RSS beyond the forward pass's, and
+    time (each in fresh child processes, alternating, fastest of `rounds`)."""
+    floor = _child("forward", 1)["peak_rss_mib"]
+    rows = []
+    for method in ("occlusion", "scorecam"):
+        runs = {}
+        for _ in range(rounds):  # alternate, so both see the same load
+            for variant in (method + "-unbounded", method):
+                got = _child(variant, 1)
+                best = runs.get(variant)
+                runs[variant] = got if best is None else {
+                    **got, "seconds": min(best["seconds"], got["seconds"]),
+                    "peak_rss_mib": min(best["peak_rss_mib"], got["peak_rss_mib"])}
+        bounded, unbounded = runs[method], runs[method + "-unbounded"]
+        rows += [{"model": "ResNet50 (224, random weights)", "batch": 64,
+                  "method": f"{method} {label} peak RSS beyond the forward pass's (MiB, 64 "
+                  f"masked copies of 1 image, chunks of {r['chunk_size']})",
+                  "memory_mib": r["peak_rss_mib"] - floor}
+                 for label, r in (("max_memory=None", unbounded),
+                                  ("default max_memory", bounded))]
+        rows.append({"model": "ResNet50 (224, random weights)", "batch": 64,
+                     "method": f"{method} time, default max_memory / max_memory=None",
+                     "ratio_to_floor": bounded["seconds"] / unbounded["seconds"]})
+    return rows
+
+
+def _load(model_name):
+    if model_name == "resnet50":
+        keras.utils.set_random_seed(0)
+        return keras.applications.ResNet50(weights=None), "conv5_block3_out"
+    if model_name == "cnn":
+        return keras.saving.load_model(demo.MODEL_PATH), "conv3"
+    return (keras.saving.load_model(os.environ["TF_GRADCAM_IMAGENET_MODEL"], compile=False),
+            "top_activation")
+
+
+def reference_first_map(model, layer, x):
+    """The hand-written reference: a grad model and a `GradientTape` `tf.function`."""
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+
+    @tf.function
+    def heatmaps(v):
+        with tf.GradientTape() as tape:
+            features, predictions = grad_model(v, training=False)
+            score = tf.reduce_max(predictions, axis=1)
+        weights = tf.reduce_mean(tape.gradient(score, features), axis=(1, 2))
+        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", features, weights))
+
+    return heatmaps(x).numpy()
+
+
+def focus_child(kind, model_name, batch):
+    """Child process for the focused rows: `first:<ours|reference>` (seconds from the
+    constructor to the first map, after one warm-up forward pass of the process) or
+    `percall` (Grad-CAM / forward, interleaved)."""
+    model, layer = _load(model_name)
+    size = model.input_shape[1:]
+    x = np.random.default_rng(0).uniform(0, 255, (batch,) + size).astype("float32")
+    forward_fn = tf.function(lambda v: model(v, training=False))
+    forward_fn(tf.constant(x)).numpy()  # the TF runtime is warm, as in a notebook
+    if kind.startswith("first"):
+        start = time.perf_counter()
+        if kind == "first:reference":
+            reference_first_map(model, layer, tf.constant(x))
+        else:
+            tfg.GradCAM(model, layer)(x)
+        print(json.dumps({"seconds": time.perf_counter() - start}))
+        return
+    cam = tfg.GradCAM(model, layer)
+    cam(x)
+    xt = tf.constant(x)
+    best = []
+    for _ in range(5):  # the fastest of 5 interleaved medians: the least loaded moment
+        method_s, forward_s = interleaved(lambda: cam(x), lambda: forward_fn(xt).numpy(), 40)
+        best.append((method_s / forward_s, method_s, forward_s))
+    ratio, method_s, forward_s = min(best)
+    print(json.dumps({"ratio": ratio, "ms": 1000 * method_s, "forward_ms": 1000 * forward_s}))
+
+
+def _focus(kind, model_name, batch, code):
+    """Run `focus_child` in a fresh process on `code` ("after": this tree; "before": the
+    source tree in $TF_GRADCAM_BEFORE)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    root = os.environ.get("TF_GRADCAM_BEFORE") if code == "before" else str(HERE.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, __file__, "--focus-child", kind, model_name,
+                             str(batch)], capture_output=True, text=True, timeout=1800,
+                            env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(result.stderr[-2000:])
+    return json.loads(lines[-1])
+
+
+def focus_rows(rounds=2):
+    """The issue-19 rows, before (TF_GRADCAM_BEFORE, when set) and after, side by side:
+    first call against the hand-written reference, per-call overhead on the demo CNN, XLA
+    on and off, and the masked methods' memory budget."""
+    codes = ["before", "after"] if os.environ.get("TF_GRADCAM_BEFORE") else ["after"]
+    rows = []
+    names = {"resnet50": "ResNet50 (224, random weights)", "cnn": "small CNN (64x64)",
+             "lite0": "EfficientNet-Lite0 (224, ImageNet)"}
+    first_models = ["resnet50"] + (["lite0"] if os.environ.get("TF_GRADCAM_IMAGENET_MODEL")
+                                   else [])
+    for model_name in first_models:
+        times = {}
+        for _ in range(rounds):  # alternate, fastest of `rounds` fresh processes each
+            for kind, code in [("first:reference", "after")] + [("first:ours", c)
+                                                                 for c in codes]:
+                got = _focus(kind, model_name, 1, code)["seconds"]
+                times[kind, code] = min(times.get((kind, code), got), got)
+        for code in codes:
+            rows.append({"model": names[model_name], "batch": 1,
+                         "method": f"first call / hand-written reference's ({code}: "
+                         f"{times['first:ours', code]:.2f} s vs "
+                         f"{times['first:reference', 'after']:.2f} s)",
+                         "ratio_to_floor": times["first:ours", code]
+                         / times["first:reference", "after"]})
+    for batch in (1, 16):
+        for code in codes:
+            got = _focus("percall", "cnn", batch, code)
+            rows.append({"model": names["cnn"], "batch": batch,
+                         "method": f"gradcam per call / forward ({code}: {got['ms']:.2f} ms "
+                         f"vs {got['forward_ms']:.2f} ms)", "ratio_to_floor": got["ratio"]})
+    return rows
+
+
+def jit_rows(repeats=5, batch=4):
+    """Grad-CAM with XLA on, off and "auto", interleaved with the forward pass."""
+    rows = []
+    for name, model, layer in models():
+        if "small" in name:
+            continue
+        x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch,) +
+                                                          model.input_shape[1:]), tf.float32)
+        forward_fn = tf.function(lambda v, m=model: m(v, training=False))
+        forward_fn(x)
+        for jit in (False, True, "auto"):
+            cam = tfg.GradCAM(model, layer, jit_compile=jit)
+            cam(x)
+            method_s, forward_s = interleaved(lambda c=cam: c(x),
+                                              lambda: forward_fn(x).numpy(), repeats)
+            rows.append({"model": name, "batch": batch,
+                         "method": f"gradcam jit_compile={jit!r} (XLA {cam.jit_compile})",
+                         "ms_per_image": 1000 * method_s / batch,
+                         "forward_ms_per_image": 1000 * forward_s / batch,
+                         "ratio_to_forward": method_s / forward_s})
+    return rows
 
 
 def models():
@@ -253,7 +437,10 @@ def agreement_rows(name, model, layer):
 
 def markdown(rows, meta):
     lines = [f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs, "
-             f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, device {meta['device']}).",
+             f"TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, device {meta['device']})"
+             + (f"; the `--only focus` rows (first call, per call before/after, max_memory, "
+                f"jit_compile) on {meta['focus_date']}, a loaded machine."
+                if "focus_date" in meta else "."),
              "", "| model | batch | method | ms / image | forward ms / image | x forward | "
              "first call s | traces |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -278,11 +465,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=str(HERE))
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=("memory", "agreement"),
+    parser.add_argument("--focus-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("memory", "agreement", "focus"),
                         help="recompute only these rows; merged into the existing results")
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
+    if args.focus_child:
+        focus_child(args.focus_child[0], args.focus_child[1], int(args.focus_child[2]))
         return
     repeats = 5 if args.quick else args.repeats
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
@@ -293,11 +484,16 @@ def main():
     rows = []
     if args.only:
         previous = json.loads((out / "results.json").read_text())
-        key = {"memory": "memory_mib", "agreement": "correlation"}[args.only]
+        key = {"memory": "memory_mib", "agreement": "correlation", "focus": "focus"}[
+            args.only]
         rows = [r for r in previous["rows"] if key not in r and
                 not r["method"].startswith("peer")]
         meta = previous["meta"]
-        if args.only == "agreement":
+        if args.only == "focus":
+            meta = {**meta, "focus_date": time.strftime("%Y-%m-%d")}
+            rows += [{**r, "focus": True} for r in
+                     focus_rows() + masked_memory_rows(rounds=1) + jit_rows()]
+        elif args.only == "agreement":
             for name, model, layer in models():
                 rows += agreement_rows(name, model, layer)
         else:
@@ -306,7 +502,7 @@ def main():
         for name, model, layer in models():
             rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
             print(markdown([r for r in rows if r["model"] == name], meta), flush=True)
-        rows += memory_rows()
+        rows += memory_rows() + masked_memory_rows() + focus_rows() + jit_rows()
     for peer in ("tf_keras_vis", "xplique"):
         try:
             __import__(peer)

@@ -310,3 +310,30 @@ def test_maps_are_class_discriminative(shapes_model):
     square, cross = exp(scenes.images, 0).heatmaps, exp(scenes.images, 1).heatmaps
     assert np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1]
                     for a, b in zip(square, cross)]) < 0.3
+
+
+def test_jit_compile_auto_is_xla_exactly_where_a_gpu_is_visible():
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    model = conv_gap_dense()
+    images = np.random.default_rng(0).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
+    auto, xla, plain = (tfg.GradCAM(model, jit_compile=j) for j in ("auto", True, False))
+    assert (auto.jit_compile, xla.jit_compile, plain.jit_compile) == (gpu, True, False)
+    assert auto.with_model(model).jit_compile == gpu
+    np.testing.assert_allclose(xla(images), plain(images), atol=1e-5)
+    for bad in ("yes", None, 1):
+        with pytest.raises(ValueError, match="jit_compile"):
+            tfg.GradCAM(model, jit_compile=bad)
+
+
+def test_several_classes_match_one_class_at_a_time():
+    # The K gradients come from one tf.while_loop over the class columns; each must equal
+    # the single-class gradient of the same image (and the loop must not retrace).
+    model = conv_gap_dense(classes=4)
+    images = np.random.default_rng(3).uniform(0, 1, (3, 12, 12, 3)).astype("float32")
+    cam = tfg.GradCAM(model)
+    classes = np.array([[0, 2, 3], [1, 1, 0], [3, 2, 1]])
+    several = cam.explain(images, classes).cams
+    for j in range(3):
+        np.testing.assert_allclose(several[:, j], cam.explain(images, classes[:, j]).cams,
+                                   rtol=1e-5, atol=1e-7)
+    assert cam.compute.experimental_get_tracing_count() == 1

@@ -1,6 +1,7 @@
 """Shared graph ops on hand-computed tensors."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_gradcam import maps
@@ -32,3 +33,24 @@ def test_chunked_covers_every_index_once_in_balanced_chunks():
     sizes = maps.chunked(lambda i: tf.fill(tf.shape(i), tf.cast(tf.size(i), tf.float32)),
                          tf.constant(197), 64).numpy()
     np.testing.assert_array_equal(sizes, [50] * 150 + [47] * 47)
+
+
+def test_chunk_size_fits_the_budget_and_keeps_the_limit():
+    mib = 2 ** 20
+    assert maps.chunk_size(10 * mib, max_memory=256 * mib, limit=64) == 25  # 256 // 10
+    assert maps.chunk_size(1 * mib, max_memory=256 * mib, limit=64) == 64  # the limit wins
+    assert maps.chunk_size(300 * mib, max_memory=256 * mib, limit=64) == 1  # one always runs
+    assert maps.chunk_size(300 * mib, max_memory=None, limit=64) == 64
+    for bad in (0, -1, float("nan"), float("inf"), True, "1GB"):
+        with pytest.raises(ValueError, match="max_memory"):
+            maps.chunk_size(mib, max_memory=bad, limit=64)
+
+
+def test_forward_bytes_counts_the_input_copies_and_the_largest_output():
+    from tf_gradcam.layers import LayerInfo
+
+    infos = [LayerInfo("a", None, (8, 8, 4), False), LayerInfo("b", None, (16, 16, 6), False),
+             LayerInfo("c", None, (None, 5), False), LayerInfo("d", None, (3,), False)]
+    # 4 copies of the 16x16x3 input + 2 x the largest known output (16*16*6), 4 bytes each.
+    assert maps.forward_bytes(infos, (16, 16, 3)) == 4 * (4 * 768 + 2 * 1536)
+    assert maps.forward_bytes([], (16, 16, 3), item_size=2) == 2 * 4 * 768

@@ -96,3 +96,18 @@ def test_needs_a_fixed_input_size():
     model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(inp)))
     with pytest.raises(ValueError, match="fixed input height and width"):
         tfg.Occlusion(model)
+
+
+def test_memory_budget_sets_the_chunk_and_keeps_the_maps():
+    model = region_mean_model()
+    # One copy: 4 x the 16x16x1 input + 2 x the largest layer output (the 4x4x1 crop).
+    item = 4 * (4 * 256 + 2 * 16)
+    whole = tfg.Occlusion(model, patch_size=4, fill=0.0, max_memory=None)
+    small = tfg.Occlusion(model, patch_size=4, fill=0.0, max_memory=3 * item)
+    assert (whole.chunk_size, small.chunk_size) == (64, 3)
+    images = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(small.explain(images).cams, whole.explain(images).cams,
+                               atol=1e-6)
+    assert tfg.Occlusion(model, patch_size=4).chunk_size == 64  # tiny: the batch size cap
+    with pytest.raises(ValueError, match="max_memory"):
+        tfg.Occlusion(model, max_memory=0)

@@ -49,3 +49,14 @@ def test_top_k_keeps_the_highest_variance_channels():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Received:"):
         tfg.ScoreCAM(conv_gap_dense(), **kwargs)
+
+
+def test_memory_budget_sets_the_chunk_and_keeps_algorithm_1():
+    model = conv_gap_dense(activation="softmax")
+    item = 4 * (4 * 12 * 12 * 3 + 2 * 10 * 10 * 6)  # 4 input copies + 2 x the conv output
+    cam = tfg.ScoreCAM(model, max_memory=2 * item)
+    assert cam.chunk_size == 2 and tfg.ScoreCAM(model).chunk_size == 64
+    images = np.random.default_rng(2).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
+    np.testing.assert_allclose(cam.explain(images, class_index=[0, 1]).cams,
+                               textbook_scorecam(model, "conv", images, [0, 1]),
+                               rtol=1e-4, atol=1e-6)

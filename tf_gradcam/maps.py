@@ -4,10 +4,25 @@ All functions take and return tensors, so they run inside the explainers' `tf.fu
 (on the GPU when there is one) and inside exported SavedModels.
 """
 
+import math
+import numbers
+
 import tensorflow as tf
 
 #: Relative range under which a map counts as constant during normalisation.
 FLAT_TOLERANCE = 1e-6
+
+#: Default bound, in bytes, on the estimated memory of one chunk of masked forward passes
+#: (occlusion, Score-CAM): 96 MiB.
+DEFAULT_MAX_MEMORY = 96 * 2 ** 20
+
+#: Layer outputs counted as alive at once at the forward pass's peak (the largest one, its
+#: input, a residual branch, ...). Measured on ResNet50 (CPU), each occluded copy adds
+#: about 1x its largest activation plus 4x its input to the peak RSS; 2x is the margin.
+_LIVE_OUTPUTS = 2
+#: Copies of the input per masked item: the gathered image, its filler or mask, the masked
+#: result and the preprocessed copy.
+_INPUT_COPIES = 4
 
 
 def upsample(maps, size):
@@ -65,6 +80,60 @@ def chunked(fn, total, batch_size, width=None):
             tf.float32, size=steps, infer_shape=False,
             element_shape=tf.TensorShape([None] if width is None else [None, None]))])
     return tf.reshape(results.concat(), [total] if width is None else [total, width])
+
+
+def forward_bytes(layer_infos, input_shape, item_size=4):
+    """Estimated peak bytes one masked image costs in a chunked forward pass.
+
+    Args:
+        layer_infos: The model's `LayerInfo`s (`explainer.graph.layers`); their output
+            shapes (batch axis dropped) give the activations' sizes. Unknown sizes count 0.
+        input_shape: The image shape `(H, W, C)` (fully known).
+        item_size: Bytes per value. Defaults to `4` (float32).
+
+    Returns:
+        int: `item_size * (4 * input size + 2 * largest layer output)`: the masked copies
+        of the input and the few activations alive at once at the peak.
+    """
+    def size(shape):
+        dims = [d for d in shape if d is not None]
+        return math.prod(dims) if len(dims) == len(shape) else 0
+
+    largest = max((size(info.shape) for info in layer_infos), default=0)
+    return item_size * (_INPUT_COPIES * size(input_shape) + _LIVE_OUTPUTS * largest)
+
+
+def chunk_size(item_bytes, max_memory=DEFAULT_MAX_MEMORY, limit=None):
+    """The most items per chunk whose estimated memory fits in `max_memory`.
+
+    Args:
+        item_bytes: Estimated bytes of one item (see `forward_bytes`).
+        max_memory: The budget in bytes, or `None` for no budget. Defaults to
+            `DEFAULT_MAX_MEMORY` (96 MiB).
+        limit: The largest chunk allowed whatever the budget (the explainer's
+            `batch_size`), or `None`. Defaults to `None`.
+
+    Returns:
+        int >= 1: `min(limit, max_memory // item_bytes)`, at least 1 (one item always runs,
+        even over budget).
+
+    Raises:
+        ValueError: `max_memory` is not a positive number or `None`.
+
+    Example:
+    >>> from tf_gradcam import maps
+    >>> maps.chunk_size(10 * 2**20, max_memory=256 * 2**20, limit=64)
+    25
+    """
+    if max_memory is None:
+        return int(limit) if limit is not None else 2 ** 31 - 1
+    if (isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real)
+            or not max_memory > 0 or not math.isfinite(max_memory)):
+        raise ValueError(
+            "`max_memory` must be a positive number of bytes (e.g. `512 * 2**20` for 512 "
+            f"MiB) or None for no bound. Received: max_memory={max_memory!r}")
+    fits = max(1, int(max_memory // max(int(item_bytes), 1)))
+    return fits if limit is None else min(int(limit), fits)
 
 
 def token_grid(info, reshape=None):

@@ -15,18 +15,25 @@ FILLS = ("mean", "blur")
 SCORES = ("probability", "logit")
 
 
-def _patch_masks(height, width, patch, stride):
+def _patch_corners(height, width, patch, stride):
+    """Top rows and left columns of the patches (the last ones cover the image's edge)."""
     tops = list(range(0, max(height - patch, 0) + 1, stride))
     lefts = list(range(0, max(width - patch, 0) + 1, stride))
     if tops[-1] + patch < height:  # cover the last rows / columns too
         tops.append(height - patch)
     if lefts[-1] + patch < width:
         lefts.append(width - patch)
-    masks = np.zeros((len(tops) * len(lefts), height, width, 1), np.float32)
-    for i, top in enumerate(tops):
-        for j, left in enumerate(lefts):
-            masks[i * len(lefts) + j, top:top + patch, left:left + patch] = 1.0
-    return masks, (len(tops), len(lefts))
+    return tops, lefts
+
+
+def _coverage(height, width, patch, tops, lefts):
+    """How many patches cover each pixel (at least 1), float32 `(H, W)`."""
+    rows, cols = np.zeros(height, np.float32), np.zeros(width, np.float32)
+    for top in tops:
+        rows[top:top + patch] += 1.0
+    for left in lefts:
+        cols[left:left + patch] += 1.0
+    return np.maximum(rows[:, None] * cols[None, :], 1.0)
 
 
 def _gaussian_blur(images, sigma):
@@ -46,7 +53,11 @@ class Occlusion(core.Explainer):
     """Occlusion map: the drop of the class score when each image patch is hidden.
 
     All occluded copies are made in the graph and run through the model in balanced chunks
-    of at most `batch_size` inside one `tf.function` (traced once; no padded passes).
+    of at most `chunk_size` inside one `tf.function` (traced once; no padded passes).
+    `chunk_size` is the smaller of `batch_size` and the number of copies whose estimated
+    forward-pass memory (`tf_gradcam.maps.forward_bytes`) fits in `max_memory`, so a large
+    model does not hold 64 copies' activations at once (ResNet50: 11 copies per chunk at
+    the default 96 MiB).
 
     Args:
         model: A built `keras.Model` with one image input of fixed size and one
@@ -59,14 +70,17 @@ class Occlusion(core.Explainer):
         fill: What hides a patch: a number (raw pixel value, before `preprocess`), `"mean"`
             (each image's mean colour) or `"blur"` (a Gaussian blur of the image). Defaults
             to `"mean"`.
-        batch_size: Occluded copies per forward pass. Defaults to `64`.
+        batch_size: The most occluded copies per forward pass. Defaults to `64`.
+        max_memory: Bound, in bytes, on the estimated memory of one chunk of occluded
+            copies; `None` runs chunks of `batch_size` whatever their size. Defaults to
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
         score: `"probability"` (softmax/sigmoid output) or `"logit"`. Defaults to
             `"probability"`.
         preprocess: As in `GradCAM`. Defaults to `None`.
 
     Raises:
-        ValueError: Bad patch, stride, fill, score or batch size, or a model without a fixed
-            input size.
+        ValueError: Bad patch, stride, fill, score, batch size or `max_memory`, or a model
+            without a fixed input size.
 
     Example:
     >>> occ = tfg.Occlusion(model, patch_size=8)
@@ -77,7 +91,7 @@ class Occlusion(core.Explainer):
 
     def __init__(self, model, layer=None, *, patch_size=16, stride=None, fill="mean",
                  batch_size=64, score="probability", preprocess=None, output=None,
-                 target=None):
+                 target=None, max_memory=maps.DEFAULT_MAX_MEMORY):
         del layer
         self._use_graph(model, None, preprocess, output=output, target=target, features=False)
         self._remember(locals())
@@ -103,15 +117,33 @@ class Occlusion(core.Explainer):
             raise ValueError(f"`score` must be one of {SCORES}. Received: score={score!r}")
         self.patch_size, self.stride, self.fill = int(patch_size), int(stride), fill
         self.batch_size, self.score = int(batch_size), score
-        masks, self.grid = _patch_masks(height, width, self.patch_size, self.stride)
-        self._masks = tf.constant(masks)
-        self._coverage = tf.constant(np.maximum(masks.sum(axis=0)[..., 0], 1.0))
+        #: Occluded copies per forward pass: `batch_size`, or fewer within `max_memory`.
+        self.chunk_size = maps.chunk_size(
+            maps.forward_bytes(self.graph.layers, self.input_shape), max_memory,
+            self.batch_size)
+        tops, lefts = _patch_corners(height, width, self.patch_size, self.stride)
+        self.grid = (len(tops), len(lefts))
+        # Only the corners are constants; the masks are made in the graph, per chunk: 197
+        # constant 224x224 masks cost ~40 MB, copied again by every graph optimisation.
+        self._tops, self._lefts = tf.constant(tops, tf.int32), tf.constant(lefts, tf.int32)
+        self._coverage = tf.constant(_coverage(height, width, self.patch_size, tops, lefts))
         self.compute = self._compile(self._compute)
 
     @property
     def passes_per_image(self):
         """Forward passes one image costs: one per patch position (plus the unoccluded one)."""
-        return int(self._masks.shape[0]) + 1
+        return self.grid[0] * self.grid[1] + 1
+
+    def _patch_masks(self, patch):
+        """float32 `(n, H, W)`: 1 inside each of the `patch` (int32 `(n,)`) patches."""
+        height, width = self.input_shape[:2]
+        top = tf.gather(self._tops, patch // self.grid[1])[:, tf.newaxis]
+        left = tf.gather(self._lefts, patch % self.grid[1])[:, tf.newaxis]
+        rows, cols = tf.range(height)[tf.newaxis], tf.range(width)[tf.newaxis]
+        in_rows = tf.logical_and(rows >= top, rows < top + self.patch_size)
+        in_cols = tf.logical_and(cols >= left, cols < left + self.patch_size)
+        return tf.cast(tf.logical_and(in_rows[:, :, tf.newaxis], in_cols[:, tf.newaxis]),
+                       tf.float32)
 
     def _class_scores(self, images, classes, mask):
         """`(scores (N, K), classes (N, K), logits, outputs)`: the score `score=` names."""
@@ -131,7 +163,7 @@ class Occlusion(core.Explainer):
         return tf.fill(tf.shape(images), tf.constant(float(self.fill), tf.float32))
 
     def _compute(self, images, class_index, mask=None):
-        n_patches = int(self._masks.shape[0])
+        n_patches = self.grid[0] * self.grid[1]
         base, classes, logits, outputs = self._class_scores(images, class_index, mask)
         filler = self._filler(images)
         total = tf.shape(images)[0] * n_patches
@@ -139,16 +171,17 @@ class Occlusion(core.Explainer):
 
         def drop(k):  # (n,) -> (n, K): every class from one occluded pass
             image, patch = k // n_patches, k % n_patches
-            hide = tf.gather(self._masks, patch)
+            hide = self._patch_masks(patch)[..., tf.newaxis]
             occluded = (tf.gather(images, image) * (1.0 - hide) +
                         tf.gather(filler, image) * hide)
             region = None if mask is None else tf.gather(mask, image)
             score = self._class_scores(occluded, tf.gather(classes, image), region)[0]
             return tf.gather(base, image) - score
 
-        drops = maps.chunked(drop, total, self.batch_size, width=count)
+        drops = maps.chunked(drop, total, self.chunk_size, width=count)
         drops = tf.reshape(drops, [-1, n_patches, count])
-        pixel_map = tf.einsum("npk,phw->nkhw", drops, self._masks[..., 0]) / self._coverage
+        every_patch = self._patch_masks(tf.range(n_patches))
+        pixel_map = tf.einsum("npk,phw->nkhw", drops, every_patch) / self._coverage
         height, width = self.input_shape[:2]
         heatmaps = tf.reshape(maps.normalize(tf.reshape(pixel_map, [-1, height, width])),
                               [-1, count, height, width])

@@ -14,21 +14,26 @@ class ScoreCAM(core.Explainer):
     """Score-CAM: each upsampled, min-max normalised activation map masks the input, and the
     class probability of that masked input becomes the map's weight.
 
-    One forward pass per channel and image, run in balanced chunks of at most `batch_size`
-    inside the compiled function (traced once; no padded passes).
+    One forward pass per channel and image, run in balanced chunks of at most `chunk_size`
+    inside the compiled function (traced once; no padded passes): the smaller of
+    `batch_size` and the number of masked images whose estimated forward-pass memory fits
+    in `max_memory` (as in `Occlusion`).
 
     Args:
         model: As in `GradCAM`. It is never modified.
         layer: As in `GradCAM` (one layer). Defaults to `None`.
-        batch_size: Masked images per forward pass. Defaults to `64`.
+        batch_size: The most masked images per forward pass. Defaults to `64`.
         top_k: Keep only the `top_k` channels of highest spatial variance per image (Faster
             Score-CAM), so 2048-channel layers stay practical; `None` keeps all. Defaults to
             `None`.
         preprocess: As in `GradCAM`; the masks multiply the preprocessed input. Defaults to
             `None`.
+        max_memory: Bound, in bytes, on the estimated memory of one chunk of masked images;
+            `None` runs chunks of `batch_size`. Defaults to
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
 
     Raises:
-        ValueError: Bad `batch_size` or `top_k`, or what `GradCAM` raises for model and layer.
+        ValueError: Bad `batch_size`, `top_k` or `max_memory`, or what `GradCAM` raises for model and layer.
 
     Example:
     >>> exp = tfg.ScoreCAM(model, top_k=64).explain(images)
@@ -37,7 +42,7 @@ class ScoreCAM(core.Explainer):
     method = "scorecam"
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
-                 output=None, target=None):
+                 output=None, target=None, max_memory=maps.DEFAULT_MAX_MEMORY):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Score-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
@@ -53,6 +58,10 @@ class ScoreCAM(core.Explainer):
                 f"{(None,) + self.graph.targets[0].shape}")
         channels = self.graph.targets[0].shape[-1]
         self.top_k = None if top_k is None else min(int(top_k), channels)
+        #: Masked images per forward pass: `batch_size`, or fewer within `max_memory`.
+        self.chunk_size = maps.chunk_size(
+            maps.forward_bytes(self.graph.layers, self.input_shape), max_memory,
+            self.batch_size)
         self.compute = self._compile(self._compute)
 
     def _compute(self, images, class_index, mask=None):
@@ -79,7 +88,7 @@ class ScoreCAM(core.Explainer):
                 masked_logits, masked_outputs, tf.gather(classes, image),
                 None if mask is None else tf.gather(mask, image))
 
-        weights = maps.chunked(channel_score, n * k, self.batch_size, width=count)
+        weights = maps.chunked(channel_score, n * k, self.chunk_size, width=count)
         weights = tf.reshape(weights, [n, k, count])
         cams = tf.nn.relu(tf.einsum("nhwc,nck->nkhw", activations, weights))
         flat = tf.reshape(cams, tf.concat([[n * count], tf.shape(cams)[2:]], 0))
