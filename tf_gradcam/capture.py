@@ -22,7 +22,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from tf_gradcam import _keras_compat
+from tf_gradcam import _keras_compat, sizes
 
 _LOCK = threading.RLock()
 _ACTIVE = threading.local()
@@ -139,8 +139,9 @@ class Probe:
                 lambda t: tf.TensorSpec(t.shape, t.dtype), out)
             return total
 
-        tf.function(trace, autograph=False).get_concrete_function(
-            tf.TensorSpec((None,) + tuple(input_shape), input_dtype))
+        sizes.trace_with_fallback(
+            lambda shape: tf.function(trace, autograph=False).get_concrete_function(
+                tf.TensorSpec((None,) + shape, input_dtype)), input_shape)
         self.records = found["records"]
         self.structure = found["structure"]
         self.activations = found["activations"]

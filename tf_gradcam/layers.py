@@ -14,11 +14,11 @@ and the model's own graph use, is untouched.)
 """
 
 import dataclasses
-import warnings
 
 import keras
 
-from tf_gradcam import _keras_compat, capture, targets
+from tf_gradcam import _keras_compat, capture, sizes, targets
+from tf_gradcam import loading  # hidden_layers_hint: why a wrapped SavedModel has no layer
 
 SQUASHING_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
 
@@ -32,12 +32,15 @@ class LayerInfo:
         layer: The layer object itself (shared with the user's model).
         shape: Output shape without the batch dimension.
         nested: Whether the layer sits inside a nested model.
+        inputs: Paths of the layers whose outputs this layer's call takes (graph models;
+            empty where unknown).
     """
 
     path: str
     layer: object
     shape: tuple
     nested: bool
+    inputs: tuple = ()
 
     @property
     def is_spatial(self):
@@ -63,9 +66,13 @@ class _Tracer:
         self.expand = expand
         self.records = []  # (path, layer, tensor, nested) in call order
         self.producers = {}  # id(tensor) -> (layer, args, path) of the leaf call making it
+        self.inputs = {}  # path -> paths of the layers its first call takes outputs of
 
     def call(self, layer, prefix, args, kwargs):
         path = prefix + layer.name
+        self.inputs.setdefault(path, tuple(
+            self.producers[id(t)][2] for t in keras.tree.flatten((args, kwargs))
+            if id(t) in self.producers))
         if _keras_compat.is_unrollable(layer) and path + "/" in self.expand:
             given = args[0] if args else kwargs.pop("inputs")
             out = self.unroll(layer, keras.tree.flatten(given)[0], path + "/")
@@ -93,16 +100,10 @@ class _Tracer:
                 self.producers[id(tensor)] = (op, args, prefix + op.name)
             return out
 
-        # The input in the structure the model was built with (a tensor, `[x]`, `(x,)` or
-        # `{"name": x}`); `clone_model` requires exactly that structure.
-        with warnings.catch_warnings():
-            # A dict input keyed differently from our tensor's name only makes Keras warn.
-            warnings.filterwarnings("ignore", "When providing `inputs` as a dict",
-                                    UserWarning)
-            clone = keras.models.clone_model(
-                model, input_tensors=keras.tree.pack_sequence_as(model.input, [inputs]),
-                clone_function=lambda op: op, call_function=call_function)
-        return keras.tree.pack_sequence_as(model.output, clone.outputs)
+        # Keras' own graph walk, without `clone_model`: that re-compiles a compiled model
+        # from its compile config (non-serialisable losses fail) and re-creates the model
+        # object; here only the layers' calls are replayed, nothing is configured or saved.
+        return _keras_compat.run_graph(model, inputs, call_function)
 
 
 def survey(model, prefix=""):
@@ -124,7 +125,8 @@ def survey(model, prefix=""):
         seen.add(path)
         if _keras_compat.is_unrollable(layer):
             infos.extend(survey(layer, path + "/")[0])
-        infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix)))
+        infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix),
+                               tracer.inputs.get(path, ())))
     output_paths = []
     for output in keras.tree.flatten(outputs):
         output_layer, _, output_path = tracer.producers.get(id(output), (None, (), ""))
@@ -173,9 +175,24 @@ def _auto_target(infos, exclude=()):
         raise ValueError(
             "The model has no layer with a 4D (batch, height, width, channels) output on the "
             "path to its prediction, so there is no feature map for Grad-CAM to explain. "
-            "Received: layer=None")
+            f"{loading.hidden_layers_hint(i.layer for i in infos)}Received: layer=None")
     leaves = [i for i in pool if not _keras_compat.is_unrollable(i.layer)]
-    return (leaves or pool)[-1]
+    return _before_pooling((leaves or pool)[-1], informative)
+
+
+#: Layers that only downsample a feature map (VGG's `block5_pool` after `block5_conv3`).
+_POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+
+
+def _before_pooling(info, informative):
+    """Skip trailing pooling layers whose input is itself an informative feature map: the
+    Grad-CAM paper explains the last convolution (VGG16: `block5_conv3`, 14x14), not the
+    max-pool that halves it."""
+    by_path = {i.path: i for i in informative}
+    while (isinstance(info.layer, _POOLING) and len(info.inputs) == 1
+           and info.inputs[0] in by_path):
+        info = by_path[info.inputs[0]]
+    return info
 
 
 def _names(infos, limit=12):
@@ -316,11 +333,24 @@ def list_layers(model):
     >>> [i.path for i in tfg.candidates(tfg.list_layers(model))][-1]
     'conv3'
     """
-    if _is_graph_model(model):
-        infos = survey(model)[0]
-        if not _holds_custom_layers(infos):
-            return infos
+    surveyed = _graph_survey(model)
+    if surveyed is not None and not _holds_custom_layers(surveyed[0]):
+        return surveyed[0]
     return _deep_infos(model)[0]
+
+
+def _graph_survey(model):
+    """`survey(model)` for a graph model; `None` for a subclassed one, or a dynamic-input
+    model whose layers cannot be traced symbolically on an unknown height and width (it is
+    then captured during its own forward pass, at the images' size)."""
+    if not _is_graph_model(model):
+        return None
+    try:
+        return survey(model)
+    except sizes.TRACE_ERRORS:
+        if not sizes.is_dynamic(model_input(model)[0]):
+            raise
+        return None
 
 
 def _is_attention(layer):
@@ -348,7 +378,8 @@ def _auto_deep(infos, exclude=()):
     raise ValueError(
         "The model has no layer with a 4D (batch, height, width, channels) or token "
         "(batch, tokens, channels) output on the path to its prediction, so there is no "
-        "feature map for Grad-CAM to explain. Received: layer=None")
+        "feature map for Grad-CAM to explain. "
+        f"{loading.hidden_layers_hint(i.layer for i in infos)}Received: layer=None")
 
 
 def _output_names(structure, model):
@@ -483,8 +514,8 @@ def build_graph(model, layer=None, *, output=None, target=None, features=True):
             raise TypeError(
                 "`layer` must be a layer name (str), a `keras.layers.Layer` of the model, or "
                 f"None for the automatic choice. Received: layer={type(item).__name__}")
-    if _is_graph_model(model):
-        surveyed = survey(model)
+    surveyed = _graph_survey(model)
+    if surveyed is not None:
         if not (features and _needs_deep(surveyed[0], requested)):
             return _graph_path(model, surveyed, requested, output, target, features)
     return _captured_path(model, requested, output, target, features, input_shape,
