@@ -175,7 +175,7 @@ def _auto_target(infos, exclude=()):
         raise ValueError(
             "The model has no layer with a 4D (batch, height, width, channels) output on the "
             "path to its prediction, so there is no feature map for Grad-CAM to explain. "
-            f"{loading.hidden_layers_hint(i.layer for i in infos)}Received: layer=None")
+            "Received: layer=None")
     leaves = [i for i in pool if not _keras_compat.is_unrollable(i.layer)]
     return _before_pooling((leaves or pool)[-1], informative)
 
@@ -378,8 +378,7 @@ def _auto_deep(infos, exclude=()):
     raise ValueError(
         "The model has no layer with a 4D (batch, height, width, channels) or token "
         "(batch, tokens, channels) output on the path to its prediction, so there is no "
-        "feature map for Grad-CAM to explain. "
-        f"{loading.hidden_layers_hint(i.layer for i in infos)}Received: layer=None")
+        "feature map for Grad-CAM to explain. Received: layer=None")
 
 
 def _output_names(structure, model):
@@ -527,7 +526,8 @@ def _graph_path(model, surveyed, requested, output, target, features):
     outputs = set(output_paths)
     output_prefixes = {p.rsplit("/", 1)[0] for p in outputs}
     exclude = outputs | {i.path for i in infos if i.path in output_prefixes}
-    chosen = tuple(resolve(infos, item, exclude) for item in requested) if features else ()
+    with loading.hidden_layers_hint(model):
+        chosen = tuple(resolve(infos, item, exclude) for item in requested) if features else ()
     index = select_output(structure, model, output, target)
     explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
