@@ -78,8 +78,8 @@ def load_model(path, *, compile=False, custom_objects=None,
         TypeError: `path` is not a string or path.
 
     Example:
-    >>> model.save(f"{tmp}/model.keras")
-    >>> tfg.load_model(f"{tmp}/model.keras").count_params() == model.count_params()
+    >>> model.save("model.keras")
+    >>> tfg.load_model("model.keras").count_params() == model.count_params()
     True
     """
     if not isinstance(path, (str, os.PathLike)):
@@ -255,7 +255,11 @@ def _load_h5(path, compile, custom_objects):
                          "model in code and call `model.load_weights(path)`. "
                          f"Received: path='{path}'")
     config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    fixed = keras2_config(config)
+    try:
+        fixed = keras2_config(config)
+    except ValueError as err:
+        text, _, received = str(err).rpartition("Received: ")
+        raise ValueError(f"{text}Received: path='{path}', {received}") from None
     if fixed == config:
         return _keras_load(path, compile, custom_objects, suffix=".h5")
     with tempfile.TemporaryDirectory() as folder:
