@@ -70,14 +70,14 @@ def dfine(size=64, classes=3, seed=0):
                                bounding_box_format="yxyx")
 
 
-def depth_anything(size=28, seed=0):
+def depth_anything(size=112, seed=0):
     kh = hub()
     keras.utils.set_random_seed(seed)
     encoder = kh.models.DINOV2Backbone(
-        patch_size=14, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
-        image_shape=(size, size, 3), position_embedding_shape=(size, size))
+        patch_size=14, num_layers=4, hidden_dim=16, num_heads=2, intermediate_dim=32,
+        image_shape=(size, size, 3), position_embedding_shape=(518, 518))
     backbone = kh.models.DepthAnythingBackbone(
         image_encoder=encoder, reassemble_factors=[4, 2, 1, 0.5],
         neck_hidden_dims=[8, 8, 8, 8], fusion_hidden_dim=8, head_hidden_dim=8,
-        head_in_index=-1, feature_keys=["Stage1", "Stage1", "Stage2", "Stage2"])
-    return kh.models.DepthAnythingDepthEstimator(backbone=backbone)
+        head_in_index=-1, feature_keys=["stage1", "stage2", "stage3", "stage4"])
+    return kh.models.DepthAnythingDepthEstimator(backbone=backbone, depth_estimation_type="relative")

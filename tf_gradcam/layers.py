@@ -16,6 +16,7 @@ and the model's own graph use, is untouched.)
 import dataclasses
 
 import keras
+import tensorflow as tf
 
 from tf_gradcam import _keras_compat, capture, sizes, targets
 from tf_gradcam import loading  # hidden_layers_hint: why a wrapped SavedModel has no layer
@@ -34,6 +35,8 @@ class LayerInfo:
         nested: Whether the layer sits inside a nested model.
         inputs: Paths of the layers whose outputs this layer's call takes (graph models;
             empty where unknown).
+        calls: How many times the layer is called in one forward pass (a head shared by
+            feature-pyramid levels: several; such a layer is refused, see `resolve`).
     """
 
     path: str
@@ -41,6 +44,7 @@ class LayerInfo:
     shape: tuple
     nested: bool
     inputs: tuple = ()
+    calls: int = 1
 
     @property
     def is_spatial(self):
@@ -119,14 +123,17 @@ def survey(model, prefix=""):
     """
     tracer, _, outputs = trace_model(model, expand=frozenset(), prefix=prefix)
     infos, seen = [], set()
+    calls = {}
+    for path, *_ in tracer.records:
+        calls[path] = calls.get(path, 0) + 1
     for path, layer, tensor, _ in tracer.records:
-        if path in seen:  # a shared layer called twice: keep the first call
+        if path in seen:  # a shared layer called twice: listed once, with its call count
             continue
         seen.add(path)
         if _keras_compat.is_unrollable(layer):
             infos.extend(survey(layer, path + "/")[0])
         infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix),
-                               tracer.inputs.get(path, ())))
+                               tracer.inputs.get(path, ()), calls[path]))
     output_paths = []
     for output in keras.tree.flatten(outputs):
         output_layer, _, output_path = tracer.producers.get(id(output), (None, (), ""))
@@ -161,7 +168,7 @@ def candidates(infos):
 def _feature_maps(infos, exclude):
     """`(usable, informative)`: the 4D layers that are neither inputs nor output layers
     (`exclude`: their paths), and those of them larger than 1x1."""
-    usable = [i for i in infos if i.is_spatial and i.path not in exclude
+    usable = [i for i in infos if i.is_spatial and i.path not in exclude and i.calls == 1
               and not isinstance(i.layer, keras.layers.InputLayer)]
     return usable, [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
 
@@ -233,6 +240,14 @@ def resolve(infos, layer, exclude=()):
             f"{_names(infos)} (nested layers by their own or qualified name). "
             f"Received: layer={shown!r}")
     info = matches[0]
+    if info.calls > 1:
+        once = [i.path for i in _feature_maps(infos, exclude)[1]][-3:]
+        raise ValueError(
+            f"Layer {info.path!r} is called {info.calls} times in one forward pass (a head "
+            "shared by the feature-pyramid levels, say), so one map of it would explain an "
+            "unstated one of its calls. Explain a layer called once - the feature maps "
+            f"that feed it, e.g. {once} - or wrap one call in a model of its own. "
+            f"Received: layer={shown!r}")
     if not (info.is_spatial or info.is_tokens):
         raise ValueError(
             f"Layer {info.path!r} has output shape {(None,) + info.shape}; Grad-CAM needs a "
@@ -308,11 +323,13 @@ def _holds_custom_layers(infos):
                for i in infos)
 
 
-def _deep_infos(model):
-    """`LayerInfo`s of every layer call that feeds the output, through custom layers."""
+def _deep_infos(model, score=None, every_call=False):
+    """`LayerInfo`s of every layer call that feeds the output (or `score(outputs)`, the
+    explained score, and with `every_call` each call of a shared head), through custom
+    layers."""
     input_shape, input_dtype = model_input(model)
-    probe = capture.Probe(model, input_shape, input_dtype)
-    infos = tuple(LayerInfo(path, layer, shape, "/" in path)
+    probe = capture.Probe(model, input_shape, input_dtype, score, every_call)
+    infos = tuple(LayerInfo(path, layer, shape, "/" in path, calls=probe.calls.get(path, 1))
                   for path, layer, shape, feeds in probe.records if feeds)
     return infos, probe
 
@@ -358,11 +375,14 @@ def _is_attention(layer):
             or "attention" in type(layer).__name__.lower())
 
 
-def _auto_deep(infos, exclude=()):
+def _auto_deep(infos, exclude=(), spatial_first=False):
     """Automatic layer through custom layers: for transformers the input of the last
     attention (its patch tokens still reach a class-token head), else the last feature
-    map, else the last token layer."""
-    attention = [n for n, i in enumerate(infos) if _is_attention(i.layer)]
+    map, else the last token layer. `spatial_first`: the last feature map wins (dense
+    targets: detection, depth), so a query decoder's tokens are not chosen."""
+    attention = [n for n, i in enumerate(infos) if _is_attention(i.layer) and i.calls == 1]
+    if spatial_first and _feature_maps(infos, exclude)[1]:
+        attention = []
     if attention:
         before = [i for i in infos[:attention[-1]]
                   if i.is_tokens and isinstance(i.layer, keras.layers.LayerNormalization)]
@@ -404,7 +424,8 @@ def select_output(structure, model, output, target):
     if output is None:
         if count == 1:
             return 0
-        if callable(target) and not isinstance(target, targets.Target):
+        if callable(target) and not isinstance(target, targets.Target) or getattr(
+                target, "reads_all_outputs", False):
             return None
         raise ValueError(
             f"The model has {count} outputs {names}. Pass `output=` one of them (a name or "
@@ -513,7 +534,11 @@ def build_graph(model, layer=None, *, output=None, target=None, features=True):
             raise TypeError(
                 "`layer` must be a layer name (str), a `keras.layers.Layer` of the model, or "
                 f"None for the automatic choice. Received: layer={type(item).__name__}")
-    surveyed = _graph_survey(model)
+    # Dense targets (detection, depth) are resolved on the captured pass: it reaches the
+    # layers inside custom layers (necks, heads), checks which layers the score depends on
+    # (not a sibling head) and how often each is called.
+    dense = isinstance(target, (targets.Detection, targets.DenseRegression))
+    surveyed = None if dense else _graph_survey(model)
     if surveyed is not None:
         if not (features and _needs_deep(surveyed[0], requested)):
             return _graph_path(model, surveyed, requested, output, target, features)
@@ -527,7 +552,8 @@ def _graph_path(model, surveyed, requested, output, target, features):
     output_prefixes = {p.rsplit("/", 1)[0] for p in outputs}
     exclude = outputs | {i.path for i in infos if i.path in output_prefixes}
     with loading.hidden_layers_hint(model):
-        chosen = tuple(resolve(infos, item, exclude) for item in requested) if features else ()
+        chosen = tuple(resolve(infos if item is not None else _automatic_pool(infos, target),
+                               item, exclude) for item in requested) if features else ()
     index = select_output(structure, model, output, target)
     explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
@@ -552,10 +578,15 @@ def _graph_path(model, surveyed, requested, output, target, features):
 
 
 def _captured_path(model, requested, output, target, features, input_shape, input_dtype):
-    infos, probe = _deep_infos(model)
+    infos, probe = _deep_infos(model, _dependency_score(target, output),
+                               every_call=isinstance(target, targets.Detection))
     chosen = ()
     if features:
-        chosen = tuple(_auto_deep(infos, probe.output_paths) if item is None
+        dense = isinstance(target, (targets.Detection, targets.DenseRegression))
+        pool = _automatic_pool(infos, target)
+        if isinstance(target, targets.Detection):  # a layer that reaches every level
+            pool = tuple(i for i in pool if i.path in probe.every_call_paths) or pool
+        chosen = tuple(_auto_deep(pool, probe.output_paths, dense) if item is None
                        else resolve(infos, item) for item in requested)
     index = select_output(probe.structure, model, output, target)
     flat = keras.tree.flatten(probe.structure)
@@ -569,6 +600,28 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
                  output_index=index, output_shape=shape, squashed=squashed,
                  score_source=source, input_shape=tuple(input_shape),
                  input_dtype=input_dtype, layers=infos, captured=True)
+
+
+def _automatic_pool(infos, target):
+    """The layers the automatic choice picks from: for a dense target (detection, depth)
+    not the one-channel prediction maps themselves (a depth map, its rescaling)."""
+    if isinstance(target, (targets.Detection, targets.DenseRegression)):
+        return tuple(i for i in infos if not (i.is_spatial and i.shape[-1] == 1)) or infos
+    return infos
+
+
+def _dependency_score(target, output):
+    """`fn(outputs) -> scalar`: what the explained score reads, for the layer survey (only a
+    layer this depends on is on the path); `None` for every output."""
+    if hasattr(target, "dependency_score"):
+        return target.dependency_score
+    if output is None and callable(target) and not isinstance(target, targets.Target):
+        def score(outputs):
+            first = keras.tree.flatten(outputs)[0]
+            return tf.reduce_sum(tf.cast(
+                target(outputs, -tf.ones([tf.shape(first)[0]], tf.int32)), tf.float32))
+        return score
+    return None
 
 
 def automatic_layer(model):
