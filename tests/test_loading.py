@@ -84,20 +84,44 @@ def _slash_names(k2):
     return _randomize(k2.Model(image, L.Dense(2, name="head/dense")(x)))
 
 
+def _tutorial(k2):
+    """TensorFlow's transfer-learning tutorial model: augmentation Sequential,
+    `mobilenet_v2.preprocess_input` and arithmetic on tensors (`TFOpLambda`s), a nested
+    MobileNetV2 base, then `tf.nn.relu(2 * x + 1)`, Dropout and Dense."""
+    L = k2.layers
+    base = k2.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35,
+                                       include_top=False, weights=None)
+    image = k2.Input((32, 32, 3))
+    x = k2.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.2)])(image)
+    x = k2.applications.mobilenet_v2.preprocess_input(x)
+    x = L.GlobalAveragePooling2D()(base(x, training=False))
+    x = L.Dropout(0.2)(tf.nn.relu(x * 2.0 + 1.0))
+    return _randomize(k2.Model(image, L.Dense(3)(x)))
+
+
+def _mobilenet_v3(k2):
+    """MobileNetV3Small: `/` in names, hard-swish written as `TFOpLambda` arithmetic."""
+    return _randomize(k2.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), alpha=0.75, weights=None, classes=3,
+        include_preprocessing=False))
+
+
 def _images(model, n=3, seed=1):
     shape = (n,) + tuple(model.input_shape[1:])
     return np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32")
 
 
 def _split_at(model, name):
-    """`x -> [A, y]`: a Sequential run layer by layer, `A` the output of layer `name`."""
-    index = [layer.name for layer in model.layers].index(name) + 1
+    """`x -> [A, y]`: a chain model (Sequential, or Functional without branches) run layer
+    by layer, `A` the output of layer `name`."""
+    chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    index = [layer.name for layer in chain].index(name) + 1
 
     def run(x):
-        for layer in model.layers[:index]:
+        for layer in chain[:index]:
             x = layer(x, training=False)
         features = x
-        for layer in model.layers[index:]:
+        for layer in chain[index:]:
             x = layer(x, training=False)
         return features, x
     return run
@@ -107,7 +131,8 @@ def _max_diff(original, loaded, images):
     return float(np.max(np.abs(original(images).numpy() - np.asarray(loaded(images)))))
 
 
-@pytest.mark.parametrize("build", [_sequential, _transfer, _slash_names])
+@pytest.mark.parametrize("build", [_sequential, _transfer, _slash_names, _tutorial,
+                                   _mobilenet_v3])
 def test_keras2_h5_predicts_as_the_original(k2, build, tmp_path):
     original = build(k2)
     original.save(tmp_path / "model.h5")
@@ -145,6 +170,23 @@ def test_keras2_nested_transfer_gradcam_equals_textbook(k2, tmp_path):
     np.testing.assert_allclose(exp.cams, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_keras2_tutorial_model_gradcam_equals_textbook(k2, tmp_path):
+    # TensorFlow ops on tensors come back as Keras layers the gradient flows through.
+    _tutorial(k2).save(tmp_path / "model.h5")
+    model = tfg.load_model(tmp_path / "model.h5")
+    ops = [layer.function for layer in model.layers
+           if isinstance(layer, loading.TensorFlowOp)]
+    assert ops == ["math.truediv", "math.subtract", "math.multiply", "__operators__.add",
+                   "nn.relu"]
+    base = next(layer for layer in model.layers if isinstance(layer, keras.Model)
+                and "mobilenet" in layer.name)
+    images = _images(model) * 127.5 + 127.5
+    exp = tfg.GradCAM(model, layer="out_relu").explain(images, class_index=[0, 1, 2])
+    expected = textbook_gradcam(_split_at(model, base.name), images, [0, 1, 2])
+    assert expected.max() > 0
+    np.testing.assert_allclose(exp.cams, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_keras2_config_is_pure_and_keeps_keras3_configs(k2, tmp_path):
     _sequential(k2).save(tmp_path / "k2.h5")
     with h5py.File(tmp_path / "k2.h5", "r") as handle:
@@ -158,14 +200,20 @@ def test_keras2_config_is_pure_and_keeps_keras3_configs(k2, tmp_path):
     assert loading.keras2_config(keras3) == keras3
 
 
-def test_lambda_layer_is_refused_not_executed(k2, tmp_path):
+def test_code_layers_are_refused_not_executed(k2, tmp_path):
     L = k2.layers
     image = k2.Input((8, 8, 3))
     x = L.Lambda(lambda t: t * 2.0, name="double")(image)
     k2.Model(image, L.Dense(2)(L.Flatten()(x))).save(tmp_path / "lambda.h5")
-    with pytest.raises(ValueError, match=r"Lambda.*never executes.*Received: path='.*"
+    with pytest.raises(ValueError, match=r"`Lambda`.*never executes.*Received: path='.*"
                                          r"lambda\.h5', layer='double'$"):
         tfg.load_model(tmp_path / "lambda.h5")
+    flat = L.Flatten()(image)
+    product = flat * L.Dense(192)(flat)  # two tensors: not a constant argument
+    k2.Model(image, L.Dense(2)(product)).save(tmp_path / "product.h5")
+    with pytest.raises(ValueError, match=r"`TFOpLambda`.*constant arguments.*Received: "
+                                         r"path='.*product\.h5', layer='tf.math.multiply\w*'$"):
+        tfg.load_model(tmp_path / "product.h5")
 
 
 def test_keras2_savedmodel_is_rebuilt_and_checked(k2, tmp_path):

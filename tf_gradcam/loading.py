@@ -3,10 +3,11 @@
 Keras 3 opens `.keras` files and the `.h5` files it wrote itself; models saved by Keras 2
 (`tf.keras` up to TF 2.15, or `tf_keras`) often fail: a `DepthwiseConv2D` carries a `groups`
 key Keras 3 rejects, a `SeparableConv2D` carries `kernel_*` keys, MobileNetV3 names layers
-`Conv/BatchNorm` (Keras 3 forbids `/`), and a nested base model is referenced by Keras 2's
-node numbering. Here the model config is read from the HDF5 file as data, fixed
+`Conv/BatchNorm` (Keras 3 forbids `/`), a nested base model is referenced by Keras 2's
+node numbering, and `x / 127.5 - 1` on a tensor is a `TFOpLambda` Keras 3 does not have. Here the model config is read from the HDF5 file as data, fixed
 (`keras2_config`), written into a temporary copy of the file and opened by Keras' own loader
-with safe mode on: no code from the file is ever executed (a `Lambda` layer is refused).
+with safe mode on: no code from the file is ever executed (a `Lambda` layer is refused; a
+`TFOpLambda` becomes a `TensorFlowOp` only for a fixed list of elementwise ops).
 
 A Keras 2 SavedModel directory (what TF Serving hosts) is rebuilt as a Keras 3 model when
 `tf_keras` is installed (`pip install "tf_gradcam[legacy]"`) and the SavedModel carries Keras
@@ -37,11 +38,61 @@ _EXTRA_KEYS = {
 }
 #: Keras 2 layers that wrap Python code or TensorFlow calls: never deserialised from a file.
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+#: TensorFlow functions called on a Keras 2 tensor (a `TFOpLambda`, e.g. `x / 127.5 - 1` or
+#: `preprocess_input` inside the model) rebuilt as `TensorFlowOp` layers: the Keras 3 op, by
+#: name from this list (never looked up in TensorFlow), with the call's constant arguments.
+_TF_OPS = {
+    "math.truediv": lambda x, y: keras.ops.divide(x, y),
+    "math.divide": lambda x, y: keras.ops.divide(x, y),
+    "math.multiply": lambda x, y: keras.ops.multiply(x, y),
+    "__operators__.add": lambda x, y: keras.ops.add(x, y),
+    "math.add": lambda x, y: keras.ops.add(x, y),
+    "math.subtract": lambda x, y: keras.ops.subtract(x, y),
+    "nn.relu": lambda x: keras.ops.relu(x),
+    "nn.relu6": lambda x: keras.ops.relu6(x),
+    "math.sigmoid": lambda x: keras.ops.sigmoid(x),
+    "nn.sigmoid": lambda x: keras.ops.sigmoid(x),
+    "nn.silu": lambda x: keras.ops.silu(x),
+    "nn.swish": lambda x: keras.ops.silu(x),
+    "math.tanh": lambda x: keras.ops.tanh(x),
+}
 _MODELS = ("Functional", "Model", "Sequential")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 #: Probe check of a rebuilt SavedModel: |keras - signature| <= ATOL + RTOL * |signature|.
 ATOL, RTOL = 1e-4, 1e-3
+
+
+class TensorFlowOp(keras.layers.Layer):
+    """A TensorFlow function a Keras 2 model called on a tensor (`TFOpLambda`), as the Keras 3
+    op of the same name with the call's constant arguments (`x / 127.5`: `y=127.5`).
+
+    Args:
+        function: The TensorFlow function's name, as Keras 2 stored it (`"math.truediv"`);
+            one of a fixed list.
+        constants: The call's keyword arguments other than the tensor, numbers or nested
+            lists of numbers. Defaults to `None` (none).
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+    """
+
+    def __init__(self, function, constants=None, **kwargs):
+        super().__init__(**kwargs)
+        if function not in _TF_OPS:
+            raise ValueError(f"Unsupported TensorFlow function {function!r}; supported: "
+                             f"{sorted(_TF_OPS)}. Received: function={function!r}")
+        self.function, self.constants = function, dict(constants or {})
+
+    def call(self, inputs):
+        constants = {k: keras.ops.cast(v, inputs.dtype) for k, v in self.constants.items()}
+        return _TF_OPS[self.function](inputs, **constants)
+
+    def get_config(self):
+        return {**super().get_config(), "function": self.function,
+                "constants": self.constants}
+
+
+class _CodeLayerError(ValueError):
+    """A layer holds code; a SavedModel holding one is wrapped instead of rebuilt."""
 
 
 class SavedModelWarning(UserWarning):
@@ -173,14 +224,18 @@ def _fix_layer(entry):
     if not isinstance(layer_config, dict):
         return
     if class_name in _CODE_LAYERS:
-        raise ValueError(
+        raise _CodeLayerError(
             f"Layer '{layer_config.get('name')}' is a `{class_name}`: it holds Python code "
             f"or TensorFlow calls, which tf_gradcam never executes from a file (Keras' safe "
-            f"mode). Rebuild the model in code (replace the `{class_name}` with a Keras 3 "
+            f"mode; of `TFOpLambda`s, only elementwise {sorted(_TF_OPS)} with constant "
+            f"arguments are rebuilt). Rebuild the model in code (replace the `{class_name}` "
+            f"with a Keras 3 "
             f"layer), load the weights with `model.load_weights(path)`, and save it as "
             f"`.keras`. Received: layer={layer_config.get('name')!r}")
     for key in _EXTRA_KEYS.get(class_name, ()):
         layer_config.pop(key, None)
+    if str(class_name).startswith("Random"):  # RandomFlip, RandomRotation, ...: Keras 2 only
+        layer_config.pop("rng_type", None)
     if "/" in str(layer_config.get("name", "")):
         layer_config["name"] = layer_config["name"].replace("/", "_")
     if class_name in _MODELS and isinstance(layer_config.get("layers"), list):
@@ -195,25 +250,74 @@ def _fix_model(model_config):
     models = set()
     for entry in model_config["layers"]:
         old = entry.get("name", entry.get("config", {}).get("name"))
+        if entry.get("class_name") == "TFOpLambda":
+            _as_tensorflow_op(entry)
         _fix_layer(entry)
         new = entry.get("config", {}).get("name", old)
         if old != new:
             renamed[old] = new
         if "name" in entry:
             entry["name"] = new
-        if entry.get("class_name") in ("Functional", "Model"):
+        if _counts_a_build_node(entry):
             models.add(new)
     for entry in model_config["layers"]:
         for node in entry.get("inbound_nodes") or []:
-            if isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kw], ...]
-                for ref in node:
-                    _fix_ref(ref, renamed, models)
+            for ref in _refs(node):
+                _fix_ref(ref, renamed, models)
     for key in ("input_layers", "output_layers"):
         refs = model_config.get(key)
         if isinstance(refs, list) and len(refs) == 1 and isinstance(refs[0], list):
             refs = model_config[key] = refs[0]  # Keras 2 lists one input; Keras 3 takes it bare
         for ref in [refs] if refs and isinstance(refs[0], str) else refs or []:
             _fix_ref(ref, renamed, ())  # Keras 3 renumbers output references itself
+
+
+def _as_tensorflow_op(entry):
+    """Turn a `TFOpLambda` entry into a `TensorFlowOp` one (in place) when its function is
+    in `_TF_OPS` and its one call has only constant arguments; else leave it (refused)."""
+    function = entry["config"].get("function")
+    nodes = entry.get("inbound_nodes") or []
+    if function not in _TF_OPS or len(nodes) != 1 or len(_refs(nodes[0])) != 1:
+        return
+    ref = _refs(nodes[0])[0]
+    if not (isinstance(ref, list) and len(ref) == 4 and isinstance(ref[3], dict)):
+        return
+    constants = {k: v for k, v in ref[3].items() if k != "name"}
+    if not all(_is_constant(v) for v in constants.values()):
+        return  # a second tensor (`x * y`): not a constant
+    if constants.keys() != set(_TF_OPS[function].__code__.co_varnames[1:]):
+        return
+    for key in ("module", "registered_name", "build_config"):
+        entry.pop(key, None)
+    entry["class_name"] = "TensorFlowOp"
+    entry["config"] = {"name": entry["config"]["name"], "dtype": entry["config"].get("dtype"),
+                       "function": function, "constants": constants}
+    ref[3] = {}
+    entry["inbound_nodes"] = [[ref]]  # the node format of every other layer
+
+
+def _counts_a_build_node(entry):
+    """Whether Keras 2 gave this nested model a node of its own when it was built (a graph
+    network: every Functional model, a Sequential that starts with its InputLayer)."""
+    if entry.get("class_name") in ("Functional", "Model"):
+        return True
+    layers = entry.get("config", {}).get("layers") if entry.get("class_name") == "Sequential" \
+        else None
+    return bool(layers) and layers[0].get("class_name") == "InputLayer"
+
+
+def _refs(node):
+    """The `[name, node_index, tensor_index, kwargs]` references of one Keras 2 node: a list
+    of them, or (a `TFOpLambda`'s call) one reference alone."""
+    if not isinstance(node, list):
+        return []
+    return [node] if node and isinstance(node[0], str) else node
+
+
+def _is_constant(value):
+    if isinstance(value, list):
+        return all(_is_constant(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fix_ref(ref, renamed, models):
@@ -233,6 +337,7 @@ def _keras_load(path, compile, custom_objects, suffix):
             link = pathlib.Path(folder) / f"model{suffix}"
             os.symlink(path.resolve(), link)
             path = link
+        custom_objects = {"TensorFlowOp": TensorFlowOp, **(custom_objects or {})}
         try:
             return keras.saving.load_model(path, custom_objects=custom_objects,
                                            compile=compile, safe_mode=True)
@@ -259,7 +364,7 @@ def _load_h5(path, compile, custom_objects):
         fixed = keras2_config(config)
     except ValueError as err:
         text, _, received = str(err).rpartition("Received: ")
-        raise ValueError(f"{text}Received: path='{path}', {received}") from None
+        raise type(err)(f"{text}Received: path='{path}', {received}") from None
     if fixed == config:
         return _keras_load(path, compile, custom_objects, suffix=".h5")
     with tempfile.TemporaryDirectory() as folder:
@@ -314,7 +419,7 @@ def _why_not_rebuilt(path):
     saved.ParseFromString(metadata.read_bytes())
     for node in saved.nodes:
         class_name = json.loads(node.metadata or "{}").get("class_name")
-        if class_name in _CODE_LAYERS:
+        if class_name == "Lambda":
             return (f"it holds a `{class_name}` layer, whose code tf_gradcam never executes "
                     f"from a file")
     return None
@@ -341,6 +446,8 @@ def _rebuild(path, custom_objects):
                     f"{_short(err, 200)})")
         try:
             return _load_h5(h5_path, False, custom_objects)
+        except _CodeLayerError as err:
+            return f"it holds a layer tf_gradcam does not rebuild ({err})"
         except ValueError as err:
             raise ValueError(str(err).replace(str(h5_path), str(path))) from err
 
