@@ -358,16 +358,20 @@ def list_layers(model):
 
 def _graph_survey(model):
     """`survey(model)` for a graph model; `None` for a subclassed one, or a dynamic-input
-    model whose layers cannot be traced symbolically on an unknown height and width (it is
-    then captured during its own forward pass, at the images' size)."""
+    model whose layers cannot be traced symbolically on an unknown height and width, or a
+    graph whose nodes hide every feature map inside multi-output layers (these are then
+    captured during the model's own forward pass)."""
     if not _is_graph_model(model):
         return None
     try:
-        return survey(model)
+        surveyed = survey(model)
     except sizes.TRACE_ERRORS:
         if not sizes.is_dynamic(model_input(model)[0]):
             raise
         return None
+    # No explainable layer among the graph's nodes (D-FINE: one multi-output backbone
+    # node): look inside the layers instead.
+    return surveyed if candidates(surveyed[0]) else None
 
 
 def _is_attention(layer):
@@ -552,8 +556,8 @@ def _graph_path(model, surveyed, requested, output, target, features):
     output_prefixes = {p.rsplit("/", 1)[0] for p in outputs}
     exclude = outputs | {i.path for i in infos if i.path in output_prefixes}
     with loading.hidden_layers_hint(model):
-        chosen = tuple(resolve(infos if item is not None else _automatic_pool(infos, target),
-                               item, exclude) for item in requested) if features else ()
+        chosen = tuple(resolve(infos if item is not None else _automatic_pool(
+            infos, target, structure), item, exclude) for item in requested) if features else ()
     index = select_output(structure, model, output, target)
     explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
@@ -583,7 +587,7 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
     chosen = ()
     if features:
         dense = isinstance(target, (targets.Detection, targets.DenseRegression))
-        pool = _automatic_pool(infos, target)
+        pool = _automatic_pool(infos, target, probe.structure)
         if isinstance(target, targets.Detection):  # a layer that reaches every level
             pool = tuple(i for i in pool if i.path in probe.every_call_paths) or pool
         chosen = tuple(_auto_deep(pool, probe.output_paths, dense) if item is None
@@ -602,12 +606,25 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
                  input_dtype=input_dtype, layers=infos, captured=True)
 
 
-def _automatic_pool(infos, target):
+def _automatic_pool(infos, target, structure):
     """The layers the automatic choice picks from: for a dense target (detection, depth)
-    not the one-channel prediction maps themselves (a depth map, its rescaling)."""
-    if isinstance(target, (targets.Detection, targets.DenseRegression)):
-        return tuple(i for i in infos if not (i.is_spatial and i.shape[-1] == 1)) or infos
-    return infos
+    not the predictions laid out as a map (a layer with as many values per image as an
+    output: a detection head's logits before their reshape, a depth map's rescaling)."""
+    if not isinstance(target, (targets.Detection, targets.DenseRegression)):
+        return infos
+    if isinstance(target, targets.Detection) and isinstance(structure, dict):
+        structure = structure.get(target.keys(structure)[0], structure)  # the logits
+    sizes_ = {_size(spec.shape[1:]) for spec in keras.tree.flatten(structure)}
+    return tuple(i for i in infos if not (i.is_spatial and _size(i.shape) in sizes_)) or infos
+
+
+def _size(shape):
+    total = 1
+    for dim in shape:
+        if dim is None:
+            return None
+        total *= dim
+    return total
 
 
 def _dependency_score(target, output):

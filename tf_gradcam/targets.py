@@ -296,7 +296,8 @@ class Detection(Target):
     - `box=(y1, x1, y2, x2)`: every anchor whose decoded box overlaps `box` with
       IoU >= `iou_threshold`, its logit weighted by the IoU and summed (pytorch-grad-cam's
       box-score target). `decode` turns the outputs into those boxes, in `box`'s format
-      (default: the boxes output as is; `keras_hub_decoder(model)` for RetinaNet's deltas).
+      (default: the boxes output as is; RetinaNet's are deltas: decode them at its anchors
+      with `keras.utils.bounding_boxes.decode_deltas_to_boxes`).
 
     Args:
         box: One box `(y1, x1, y2, x2)` in the decoded boxes' units. Defaults to `None`.
@@ -396,32 +397,35 @@ class Detection(Target):
         return f"Detection({', '.join(parts)})"
 
 
-def keras_hub_decoder(model):
-    """`decode=` for KerasHub's `RetinaNetObjectDetector`: its box deltas, decoded at its
-    anchors into `(y1, x1, y2, x2)` pixels (TF ops; for a fixed input size).
+def draw_box(image, box, color=(255, 255, 0), width=2):
+    """A copy of `image` with the outline of `box` drawn on it (for overlays).
+
+    Args:
+        image: `(H, W, 3)` uint8 (or float) image; not modified.
+        box: `(y1, x1, y2, x2)` in pixels (inclusive corners).
+        color: The line colour, in the image's value range. Defaults to `(255, 255, 0)`.
+        width: Line width in pixels. Defaults to `2`.
+
+    Returns:
+        The image with the box, same dtype.
 
     Example:
-    >>> callable(tfg.targets.keras_hub_decoder)
-    True
+    >>> tfg.targets.draw_box(np.zeros((8, 8, 3), np.uint8), (1, 1, 6, 6))[1, 3]
+    array([255, 255,   0], dtype=uint8)
     """
-    import keras  # noqa: PLC0415 - only for this helper
+    import numpy as np  # noqa: PLC0415 - a plain NumPy helper
 
-    height, width, channels = model.input_shape[1:]
-    if height is None or width is None:
-        raise ValueError("The anchors need a fixed input size; build the detector with "
-                         f"`image_shape=(H, W, 3)`. Received: input shape={model.input_shape}")
-    anchors = model.anchor_generator(tf.zeros((1, height, width, channels)))
-    anchors = tf.concat(list(anchors.values()), axis=0)
-
-    def decode(outputs):
-        boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
-            anchors=anchors, boxes_delta=outputs["bbox_regression"],
-            encoded_format="center_xywh",
-            anchor_format=model.anchor_generator.bounding_box_format,
-            box_format="yxyx", image_shape=(height, width, channels))
-        return tf.cast(boxes, tf.float32)
-
-    return decode
+    out = np.array(image, copy=True)
+    height, width_ = out.shape[:2]
+    y1, x1, y2, x2 = (int(round(float(v))) for v in box)
+    y1, y2 = max(0, min(y1, height - 1)), max(0, min(y2, height - 1))
+    x1, x2 = max(0, min(x1, width_ - 1)), max(0, min(x2, width_ - 1))
+    for t in range(int(width)):
+        out[min(y1 + t, y2), x1:x2 + 1] = color
+        out[max(y2 - t, y1), x1:x2 + 1] = color
+        out[y1:y2 + 1, min(x1 + t, x2)] = color
+        out[y1:y2 + 1, max(x2 - t, x1)] = color
+    return out
 
 
 class DenseRegression(Target):
