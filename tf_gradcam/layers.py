@@ -590,8 +590,9 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
         pool = _automatic_pool(infos, target, probe.structure)
         if isinstance(target, targets.Detection):  # a layer that reaches every level
             pool = tuple(i for i in pool if i.path in probe.every_call_paths) or pool
-        chosen = tuple(_auto_deep(pool, probe.output_paths, dense) if item is None
-                       else resolve(infos, item) for item in requested)
+        with loading.hidden_layers_hint(model):
+            chosen = tuple(_auto_deep(pool, probe.output_paths, dense) if item is None
+                           else resolve(infos, item) for item in requested)
     index = select_output(probe.structure, model, output, target)
     flat = keras.tree.flatten(probe.structure)
     activation = probe.activations[index] if index is not None else ""

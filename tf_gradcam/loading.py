@@ -35,6 +35,12 @@ _EXTRA_KEYS = {
                         "kernel_constraint"),
     "SeparableConv1D": ("groups", "kernel_initializer", "kernel_regularizer",
                         "kernel_constraint"),
+    "Conv1DTranspose": ("groups",),
+    "Conv2DTranspose": ("groups",),
+    "Conv3DTranspose": ("groups",),
+    "SpatialDropout1D": ("trainable", "noise_shape"),
+    "SpatialDropout2D": ("trainable", "noise_shape"),
+    "SpatialDropout3D": ("trainable", "noise_shape"),
 }
 #: Keras 2 layers that wrap Python code or TensorFlow calls: never deserialised from a file.
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
@@ -89,6 +95,16 @@ class TensorFlowOp(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "function": self.function,
                 "constants": self.constants}
+
+
+def keras2_hard_sigmoid(x):
+    """Keras 2's `hard_sigmoid`, `clip(0.2 * x + 0.5, 0, 1)`: Keras 3's of the same name is
+    `relu6(x + 3) / 6`, so a Keras 2 layer with `activation="hard_sigmoid"` gets this one."""
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+#: What a fixed Keras 2 config may name that Keras 3 does not have.
+_CUSTOM_OBJECTS = {"TensorFlowOp": TensorFlowOp, "keras2_hard_sigmoid": keras2_hard_sigmoid}
 
 
 class _CodeLayerError(ValueError):
@@ -163,8 +179,10 @@ def keras2_config(config):
     Drops the keys Keras 3 layers reject (`groups` of `DepthwiseConv2D`, `groups` and
     `kernel_*` of `SeparableConv2D`), renames layers whose name holds a `/` (`/` -> `_`,
     with every reference to them) and renumbers references to a nested model's calls
-    (Keras 2 counts the node a model makes when it is built). Keras 3 configs come back
-    unchanged. Pure: the argument is not modified.
+    (Keras 2 counts the node a model makes when it is built), turns `TFOpLambda`s of a
+    fixed list of elementwise ops into `TensorFlowOp` layers, mixed-precision `Policy`
+    dicts into their names and Keras 2's `hard_sigmoid` (`0.2 x + 0.5`) into
+    `keras2_hard_sigmoid` (Keras 3's is `x / 6 + 0.5`). Pure: the argument is not modified.
 
     Args:
         config: The model config (`{"class_name": ..., "config": ...}`), as stored in an
@@ -234,8 +252,16 @@ def _fix_layer(entry):
             f"`.keras`. Received: layer={layer_config.get('name')!r}")
     for key in _EXTRA_KEYS.get(class_name, ()):
         layer_config.pop(key, None)
+    if class_name == "LeakyReLU" and "alpha" in layer_config:  # Keras 3: negative_slope
+        layer_config["negative_slope"] = layer_config.pop("alpha")
     if str(class_name).startswith("Random"):  # RandomFlip, RandomRotation, ...: Keras 2 only
         layer_config.pop("rng_type", None)
+    dtype = layer_config.get("dtype")
+    if isinstance(dtype, dict) and dtype.get("class_name") == "Policy":  # mixed precision
+        layer_config["dtype"] = dtype.get("config", {}).get("name")
+    for key in ("activation", "recurrent_activation"):
+        if layer_config.get(key) == "hard_sigmoid":
+            layer_config[key] = "keras2_hard_sigmoid"
     if "/" in str(layer_config.get("name", "")):
         layer_config["name"] = layer_config["name"].replace("/", "_")
     if class_name in _MODELS and isinstance(layer_config.get("layers"), list):
@@ -337,7 +363,7 @@ def _keras_load(path, compile, custom_objects, suffix):
             link = pathlib.Path(folder) / f"model{suffix}"
             os.symlink(path.resolve(), link)
             path = link
-        custom_objects = {"TensorFlowOp": TensorFlowOp, **(custom_objects or {})}
+        custom_objects = {**_CUSTOM_OBJECTS, **(custom_objects or {})}
         try:
             return keras.saving.load_model(path, custom_objects=custom_objects,
                                            compile=compile, safe_mode=True)
@@ -352,6 +378,7 @@ def _load_h5(path, compile, custom_objects):
     try:
         with h5py.File(path, "r") as handle:
             raw = handle.attrs.get("model_config")
+            version = handle.attrs.get("keras_version", b"")
     except OSError as err:
         raise ValueError(f"The HDF5 file cannot be read ({err}); it may be truncated. "
                          f"Received: path='{path}'") from err
@@ -360,6 +387,9 @@ def _load_h5(path, compile, custom_objects):
                          "model in code and call `model.load_weights(path)`. "
                          f"Received: path='{path}'")
     config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    version = version.decode("utf-8") if isinstance(version, bytes) else str(version)
+    if version.startswith("3"):  # written by Keras 3: its own loader reads it as it is
+        return _keras_load(path, compile, custom_objects, suffix=".h5")
     try:
         fixed = keras2_config(config)
     except ValueError as err:
