@@ -43,9 +43,7 @@ def retinanet(size=64, classes=3, seed=0):
 
 def dfine(size=64, classes=3, seed=0):
     kh = hub()
-    from keras_hub.src.models.d_fine.d_fine_backbone import DFineBackbone  # noqa: PLC0415
-    from keras_hub.src.models.d_fine.d_fine_object_detector import (  # noqa: PLC0415
-        DFineObjectDetector)
+    DFineBackbone, DFineObjectDetector = kh.models.DFineBackbone, kh.models.DFineObjectDetector
 
     keras.utils.set_random_seed(seed)
     hgnet = kh.models.HGNetV2Backbone(
