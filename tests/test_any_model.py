@@ -308,3 +308,22 @@ def test_captured_models_export_and_every_method_runs(tmp_path):
         kwargs = {"patch_size": 4} if method == "occlusion" else {}
         exp = tfg.METHODS[method](cnn, **kwargs).explain(images, class_index=[0, 2])
         assert np.isfinite(exp.heatmaps).all() and exp.class_index.tolist() == [0, 2]
+
+
+def test_keras_hub_deeplab_dynamic_input_one_trace_per_size():
+    pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
+    from tests import keras_hub_models as hub
+
+    dynamic, fixed = hub.deeplab(size=None), hub.deeplab(size=32)  # same seed: same weights
+    assert dynamic.input_shape == (None, None, None, 3)
+    assert len(tfg.list_layers(dynamic)) > 0
+    cam = tfg.GradCAM(dynamic)
+    x = np.random.default_rng(9).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    exp = cam.explain(x)
+    want = tfg.GradCAM(fixed, layer=cam.layer.split("/")[-1]).explain(x)
+    np.testing.assert_allclose(exp.cams, want.cams, rtol=1e-4, atol=1e-7)
+    assert exp.cams.max() > 0
+    wide = cam.explain(np.ones((1, 32, 48, 3), "float32"))
+    assert wide.heatmaps.shape == (1, 32, 48)
+    cam.explain(x[:1])  # a size seen before (other batch size): no retrace
+    assert cam.compute.experimental_get_tracing_count() == 2

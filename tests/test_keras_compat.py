@@ -51,3 +51,17 @@ def test_built_input_shapes_of_a_called_subclassed_model():
     assert _keras_compat.built_input_shapes(net) == []
     net(keras.ops.zeros((4, 3)))
     assert _keras_compat.built_input_shapes(net) == [(4, 3)]
+
+
+def test_run_graph_replays_every_node_through_call_function():
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inp, {"out": keras.ops.relu(dense(inp))})
+    seen = []
+
+    def call_function(op, *args, **kwargs):
+        seen.append(op)
+        return op(*args, **kwargs)
+
+    out = _keras_compat.run_graph(model, keras.Input((3,)), call_function)
+    assert dense in seen and len(seen) == 2 and set(out) == {"out"}

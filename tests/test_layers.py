@@ -1,6 +1,7 @@
 """Layer resolution: automatic choice, names inside nested models, clear errors."""
 
 import keras
+import numpy as np
 import pytest
 
 import tf_gradcam as tfg
@@ -83,3 +84,43 @@ def test_gradient_graph_reports_what_it_resolved():
     graph = tl.build_graph(conv_gap_dense(activation="softmax"))
     assert graph.output_shape == (None, 3) and graph.input_shape == (12, 12, 3)
     assert graph.score_source == "pre-softmax logits of Dense layer 'head'"
+
+
+def test_vgg_explains_its_last_convolution_not_the_pool():
+    model = keras.applications.VGG16(weights=None, input_shape=(32, 32, 3), classes=3)
+    assert tfg.GradCAM(model).layer == "block5_conv3"
+    # A pooling layer over the input itself (no feature map before it) stays the choice.
+    inp = keras.Input((8, 8, 3))
+    x = L.AveragePooling2D(2, name="pool")(inp)
+    model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    assert tfg.GradCAM(model).layer == "pool"
+
+
+def test_no_compile_or_config_round_trip_is_needed():
+    class NoConfig(L.Layer):  # a custom layer without get_config, never saved
+        def __init__(self, scale):
+            super().__init__()
+            self.scale = scale
+
+        def call(self, x):
+            return x * self.scale
+
+    class Unserialisable(keras.losses.Loss):  # cannot be rebuilt from a config
+        def __init__(self, weight):
+            super().__init__()
+            self.weight = weight
+
+        def call(self, y_true, y_pred):
+            return self.weight * keras.ops.mean((y_true - y_pred) ** 2)
+
+        def get_config(self):
+            raise TypeError("Unserialisable could not be deserialized")
+
+    inp = keras.Input((10, 10, 3))
+    x = NoConfig(2.0)(L.Conv2D(4, 3, activation="relu", name="conv")(inp))
+    model = keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(x)))
+    model.compile(optimizer="adam", loss=Unserialisable(0.5), metrics=[lambda t, p: p])
+    assert "conv" in [i.path for i in tfg.list_layers(model)]
+    cams = tfg.GradCAM(model, layer="conv").explain(np.ones((1, 10, 10, 3), "float32")).cams
+    assert cams.shape == (1, 8, 8) and np.isfinite(cams).all()
+    assert model.compiled and isinstance(model.loss, Unserialisable)

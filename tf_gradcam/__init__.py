@@ -21,6 +21,7 @@ _EXPORTS = {
     "LayerCAM": "core", "EigenCAM": "core", "GuidedGradCAM": "guided",
     "Occlusion": "occlusion", "ScoreCAM": "scorecam", "LayerInfo": "layers",
     "candidates": "layers", "list_layers": "layers", "export_saved_model": "export",
+    "load_model": "loading",
     "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
     "plot": "visualize",
 }

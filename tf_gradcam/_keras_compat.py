@@ -42,3 +42,12 @@ def built_input_shapes(model):
     """The input shapes a subclassed model was built with (its first call), or `[]`."""
     shapes = getattr(model, "_build_shapes_dict", None) or {}
     return [tuple(shape) for shape in shapes.values() if shape is not None]
+
+
+def run_graph(functional_model, inputs, call_function):
+    """Replay a Functional model's graph on `inputs` (one tensor), calling
+    `call_function(operation, *args, **kwargs)` at each node; the outputs come back in
+    the model's output structure. No config, compile or clone round trip."""
+    flat = functional_model._run_through_graph(  # private: the walk `clone_model` uses
+        [inputs], operation_fn=lambda op: op, call_fn=call_function)
+    return keras.tree.pack_sequence_as(functional_model.output, keras.tree.flatten(flat))

@@ -22,7 +22,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from tf_gradcam import _keras_compat
+from tf_gradcam import _keras_compat, sizes
 
 _LOCK = threading.RLock()
 _ACTIVE = threading.local()
@@ -108,11 +108,27 @@ class Probe:
             the output shape without batch, `feeds` whether it reaches the model's output.
         structure: The model's output structure (tensor, list or dict) with `TensorSpec`s.
         output_paths: Paths of the layers whose output is a model output.
+        calls: Path -> how many times the layer is called in one forward pass (a head
+            shared by feature-pyramid levels: more than once).
+        every_call_paths: With `every_call`, the paths of the layers that feed the score
+            and every call of each shared layer (so they reach every pyramid level).
         activations: Per flat output, "softmax"/"sigmoid" when a graph op of that kind
             makes it (its input is then the logits), else "".
+
+    Args:
+        model: The model (called as is).
+        input_shape: Its image shape without batch (`None` entries allowed).
+        input_dtype: Its input dtype.
+        score: `fn(outputs) -> scalar` (or a list of scalars: a layer feeds when it feeds
+            each) whose dependence decides `feeds`: the explained score, so a sibling head
+            it does not read is not "on the path". Defaults to `None` (the sum of every
+            output).
+        every_call: Also find which layers feed every call of a layer called several
+            times (a head shared by feature-pyramid levels): `every_call_paths`.
+            Defaults to `False`.
     """
 
-    def __init__(self, model, input_shape, input_dtype):
+    def __init__(self, model, input_shape, input_dtype, score=None, every_call=False):
         self.paths = deep_layers(model)
         by_id = {id(layer): path for path, layer in self.paths}
         self.records, found = [], {}
@@ -121,30 +137,47 @@ class Probe:
             with recording([layer for _, layer in self.paths]) as calls:
                 out = model(x, training=False)
             flat = keras.tree.flatten(out)
-            total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in flat])
-            firsts, seen = [], set()
+            totals = [tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in flat])]
+            if score is not None:
+                totals = [tf.cast(t, tf.float32) for t in keras.tree.flatten(score(out))]
+            firsts, seen, counts = [], set(), {}
             for layer, _, value in calls:
+                counts[by_id[id(layer)]] = counts.get(by_id[id(layer)], 0) + 1
                 tensor = first_tensor(value)
                 if tensor is None or id(layer) in seen:
                     continue
                 seen.add(id(layer))
                 firsts.append((layer, tensor))
-            grads = tf.gradients(total, [t for _, t in firsts]) if firsts else []
-            found["records"] = [(by_id[id(layer)], layer, tuple(t.shape[1:]), g is not None)
-                                for (layer, t), g in zip(firsts, grads)]
+            found["calls"] = counts
+            shared = [tf.reduce_sum(tf.cast(first_tensor(value), tf.float32))
+                      for layer, _, value in calls if every_call
+                      and counts[by_id[id(layer)]] > 1 and first_tensor(value) is not None
+                      and first_tensor(value).shape.rank == 4]  # a head on feature maps
+            tensors = [t for _, t in firsts]
+            reached = [[g is not None for g in tf.gradients(total, tensors)]
+                       for total in totals + shared] if firsts else []
+            feeds = [all(column) for column in zip(*reached[:len(totals)])]
+            found["every_call_paths"] = {
+                by_id[id(layer)] for (layer, _), column in zip(firsts, zip(*reached))
+                if all(column)}
+            found["records"] = [(by_id[id(layer)], layer, tuple(t.shape[1:]), f)
+                                for (layer, t), f in zip(firsts, feeds)]
             found["activations"] = [undo_squashing(t)[1] for t in flat]
             found["output_paths"] = {by_id[id(layer)] for layer, t in firsts
                                      if any(t is o for o in flat)}
             found["structure"] = keras.tree.map_structure(
                 lambda t: tf.TensorSpec(t.shape, t.dtype), out)
-            return total
+            return totals[0]
 
-        tf.function(trace, autograph=False).get_concrete_function(
-            tf.TensorSpec((None,) + tuple(input_shape), input_dtype))
+        sizes.trace_with_fallback(
+            lambda shape: tf.function(trace, autograph=False).get_concrete_function(
+                tf.TensorSpec((None,) + shape, input_dtype)), input_shape)
         self.records = found["records"]
         self.structure = found["structure"]
         self.activations = found["activations"]
         self.output_paths = found["output_paths"]
+        self.calls = found["calls"]
+        self.every_call_paths = found["every_call_paths"]
 
 
 class CapturedForward:

@@ -9,7 +9,7 @@ import tensorflow as tf
 import keras
 
 from tf_gradcam import (augmentation, capture, inputs, layers, maps, methods, preprocessing,
-                        targets)
+                        sizes, targets)
 from tf_gradcam.classes import class_matrix
 
 
@@ -154,6 +154,10 @@ class Explainer:
         # which makes the one trace about 3x faster.
         # Wrapped in a `partial`: TF's retracing warning counts traces per code object, and
         # every explainer (many of them in a loop, say) traces its own function once.
+        if sizes.is_dynamic(self.input_shape):  # traced per image size if it must be
+            return sizes.PerSizeFunction(tf.function(
+                functools.partial(function), jit_compile=jit_compile, autograph=False),
+                self._signature())
         return tf.function(functools.partial(function), jit_compile=jit_compile,
                            autograph=False, input_signature=self._signature())
 

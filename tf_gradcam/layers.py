@@ -14,11 +14,12 @@ and the model's own graph use, is untouched.)
 """
 
 import dataclasses
-import warnings
 
 import keras
+import tensorflow as tf
 
-from tf_gradcam import _keras_compat, capture, targets
+from tf_gradcam import _keras_compat, capture, sizes, targets
+from tf_gradcam import loading  # hidden_layers_hint: why a wrapped SavedModel has no layer
 
 SQUASHING_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
 
@@ -32,12 +33,18 @@ class LayerInfo:
         layer: The layer object itself (shared with the user's model).
         shape: Output shape without the batch dimension.
         nested: Whether the layer sits inside a nested model.
+        inputs: Paths of the layers whose outputs this layer's call takes (graph models;
+            empty where unknown).
+        calls: How many times the layer is called in one forward pass (a head shared by
+            feature-pyramid levels: several; such a layer is refused, see `resolve`).
     """
 
     path: str
     layer: object
     shape: tuple
     nested: bool
+    inputs: tuple = ()
+    calls: int = 1
 
     @property
     def is_spatial(self):
@@ -63,9 +70,13 @@ class _Tracer:
         self.expand = expand
         self.records = []  # (path, layer, tensor, nested) in call order
         self.producers = {}  # id(tensor) -> (layer, args, path) of the leaf call making it
+        self.inputs = {}  # path -> paths of the layers its first call takes outputs of
 
     def call(self, layer, prefix, args, kwargs):
         path = prefix + layer.name
+        self.inputs.setdefault(path, tuple(
+            self.producers[id(t)][2] for t in keras.tree.flatten((args, kwargs))
+            if id(t) in self.producers))
         if _keras_compat.is_unrollable(layer) and path + "/" in self.expand:
             given = args[0] if args else kwargs.pop("inputs")
             out = self.unroll(layer, keras.tree.flatten(given)[0], path + "/")
@@ -93,16 +104,10 @@ class _Tracer:
                 self.producers[id(tensor)] = (op, args, prefix + op.name)
             return out
 
-        # The input in the structure the model was built with (a tensor, `[x]`, `(x,)` or
-        # `{"name": x}`); `clone_model` requires exactly that structure.
-        with warnings.catch_warnings():
-            # A dict input keyed differently from our tensor's name only makes Keras warn.
-            warnings.filterwarnings("ignore", "When providing `inputs` as a dict",
-                                    UserWarning)
-            clone = keras.models.clone_model(
-                model, input_tensors=keras.tree.pack_sequence_as(model.input, [inputs]),
-                clone_function=lambda op: op, call_function=call_function)
-        return keras.tree.pack_sequence_as(model.output, clone.outputs)
+        # Keras' own graph walk, without `clone_model`: that re-compiles a compiled model
+        # from its compile config (non-serialisable losses fail) and re-creates the model
+        # object; here only the layers' calls are replayed, nothing is configured or saved.
+        return _keras_compat.run_graph(model, inputs, call_function)
 
 
 def survey(model, prefix=""):
@@ -118,13 +123,17 @@ def survey(model, prefix=""):
     """
     tracer, _, outputs = trace_model(model, expand=frozenset(), prefix=prefix)
     infos, seen = [], set()
+    calls = {}
+    for path, *_ in tracer.records:
+        calls[path] = calls.get(path, 0) + 1
     for path, layer, tensor, _ in tracer.records:
-        if path in seen:  # a shared layer called twice: keep the first call
+        if path in seen:  # a shared layer called twice: listed once, with its call count
             continue
         seen.add(path)
         if _keras_compat.is_unrollable(layer):
             infos.extend(survey(layer, path + "/")[0])
-        infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix)))
+        infos.append(LayerInfo(path, layer, tuple(tensor.shape[1:]), bool(prefix),
+                               tracer.inputs.get(path, ()), calls[path]))
     output_paths = []
     for output in keras.tree.flatten(outputs):
         output_layer, _, output_path = tracer.producers.get(id(output), (None, (), ""))
@@ -159,7 +168,7 @@ def candidates(infos):
 def _feature_maps(infos, exclude):
     """`(usable, informative)`: the 4D layers that are neither inputs nor output layers
     (`exclude`: their paths), and those of them larger than 1x1."""
-    usable = [i for i in infos if i.is_spatial and i.path not in exclude
+    usable = [i for i in infos if i.is_spatial and i.path not in exclude and i.calls == 1
               and not isinstance(i.layer, keras.layers.InputLayer)]
     return usable, [i for i in usable if None in i.shape[:2] or i.shape[0] * i.shape[1] > 1]
 
@@ -175,7 +184,22 @@ def _auto_target(infos, exclude=()):
             "path to its prediction, so there is no feature map for Grad-CAM to explain. "
             "Received: layer=None")
     leaves = [i for i in pool if not _keras_compat.is_unrollable(i.layer)]
-    return (leaves or pool)[-1]
+    return _before_pooling((leaves or pool)[-1], informative)
+
+
+#: Layers that only downsample a feature map (VGG's `block5_pool` after `block5_conv3`).
+_POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+
+
+def _before_pooling(info, informative):
+    """Skip trailing pooling layers whose input is itself an informative feature map: the
+    Grad-CAM paper explains the last convolution (VGG16: `block5_conv3`, 14x14), not the
+    max-pool that halves it."""
+    by_path = {i.path: i for i in informative}
+    while (isinstance(info.layer, _POOLING) and len(info.inputs) == 1
+           and info.inputs[0] in by_path):
+        info = by_path[info.inputs[0]]
+    return info
 
 
 def _names(infos, limit=12):
@@ -216,6 +240,14 @@ def resolve(infos, layer, exclude=()):
             f"{_names(infos)} (nested layers by their own or qualified name). "
             f"Received: layer={shown!r}")
     info = matches[0]
+    if info.calls > 1:
+        once = [i.path for i in _feature_maps(infos, exclude)[1]][-3:]
+        raise ValueError(
+            f"Layer {info.path!r} is called {info.calls} times in one forward pass (a head "
+            "shared by the feature-pyramid levels, say), so one map of it would explain an "
+            "unstated one of its calls. Explain a layer called once - the feature maps "
+            f"that feed it, e.g. {once} - or wrap one call in a model of its own. "
+            f"Received: layer={shown!r}")
     if not (info.is_spatial or info.is_tokens):
         raise ValueError(
             f"Layer {info.path!r} has output shape {(None,) + info.shape}; Grad-CAM needs a "
@@ -291,11 +323,13 @@ def _holds_custom_layers(infos):
                for i in infos)
 
 
-def _deep_infos(model):
-    """`LayerInfo`s of every layer call that feeds the output, through custom layers."""
+def _deep_infos(model, score=None, every_call=False):
+    """`LayerInfo`s of every layer call that feeds the output (or `score(outputs)`, the
+    explained score, and with `every_call` each call of a shared head), through custom
+    layers."""
     input_shape, input_dtype = model_input(model)
-    probe = capture.Probe(model, input_shape, input_dtype)
-    infos = tuple(LayerInfo(path, layer, shape, "/" in path)
+    probe = capture.Probe(model, input_shape, input_dtype, score, every_call)
+    infos = tuple(LayerInfo(path, layer, shape, "/" in path, calls=probe.calls.get(path, 1))
                   for path, layer, shape, feeds in probe.records if feeds)
     return infos, probe
 
@@ -316,11 +350,28 @@ def list_layers(model):
     >>> [i.path for i in tfg.candidates(tfg.list_layers(model))][-1]
     'conv3'
     """
-    if _is_graph_model(model):
-        infos = survey(model)[0]
-        if not _holds_custom_layers(infos):
-            return infos
+    surveyed = _graph_survey(model)
+    if surveyed is not None and not _holds_custom_layers(surveyed[0]):
+        return surveyed[0]
     return _deep_infos(model)[0]
+
+
+def _graph_survey(model):
+    """`survey(model)` for a graph model; `None` for a subclassed one, or a dynamic-input
+    model whose layers cannot be traced symbolically on an unknown height and width, or a
+    graph whose nodes hide every feature map inside multi-output layers (these are then
+    captured during the model's own forward pass)."""
+    if not _is_graph_model(model):
+        return None
+    try:
+        surveyed = survey(model)
+    except sizes.TRACE_ERRORS:
+        if not sizes.is_dynamic(model_input(model)[0]):
+            raise
+        return None
+    # No explainable layer among the graph's nodes (D-FINE: one multi-output backbone
+    # node): look inside the layers instead.
+    return surveyed if candidates(surveyed[0]) else None
 
 
 def _is_attention(layer):
@@ -328,11 +379,14 @@ def _is_attention(layer):
             or "attention" in type(layer).__name__.lower())
 
 
-def _auto_deep(infos, exclude=()):
+def _auto_deep(infos, exclude=(), spatial_first=False):
     """Automatic layer through custom layers: for transformers the input of the last
     attention (its patch tokens still reach a class-token head), else the last feature
-    map, else the last token layer."""
-    attention = [n for n, i in enumerate(infos) if _is_attention(i.layer)]
+    map, else the last token layer. `spatial_first`: the last feature map wins (dense
+    targets: detection, depth), so a query decoder's tokens are not chosen."""
+    attention = [n for n, i in enumerate(infos) if _is_attention(i.layer) and i.calls == 1]
+    if spatial_first and _feature_maps(infos, exclude)[1]:
+        attention = []
     if attention:
         before = [i for i in infos[:attention[-1]]
                   if i.is_tokens and isinstance(i.layer, keras.layers.LayerNormalization)]
@@ -374,7 +428,8 @@ def select_output(structure, model, output, target):
     if output is None:
         if count == 1:
             return 0
-        if callable(target) and not isinstance(target, targets.Target):
+        if callable(target) and not isinstance(target, targets.Target) or getattr(
+                target, "reads_all_outputs", False):
             return None
         raise ValueError(
             f"The model has {count} outputs {names}. Pass `output=` one of them (a name or "
@@ -483,8 +538,12 @@ def build_graph(model, layer=None, *, output=None, target=None, features=True):
             raise TypeError(
                 "`layer` must be a layer name (str), a `keras.layers.Layer` of the model, or "
                 f"None for the automatic choice. Received: layer={type(item).__name__}")
-    if _is_graph_model(model):
-        surveyed = survey(model)
+    # Dense targets (detection, depth) are resolved on the captured pass: it reaches the
+    # layers inside custom layers (necks, heads), checks which layers the score depends on
+    # (not a sibling head) and how often each is called.
+    dense = isinstance(target, (targets.Detection, targets.DenseRegression))
+    surveyed = None if dense else _graph_survey(model)
+    if surveyed is not None:
         if not (features and _needs_deep(surveyed[0], requested)):
             return _graph_path(model, surveyed, requested, output, target, features)
     return _captured_path(model, requested, output, target, features, input_shape,
@@ -496,7 +555,9 @@ def _graph_path(model, surveyed, requested, output, target, features):
     outputs = set(output_paths)
     output_prefixes = {p.rsplit("/", 1)[0] for p in outputs}
     exclude = outputs | {i.path for i in infos if i.path in output_prefixes}
-    chosen = tuple(resolve(infos, item, exclude) for item in requested) if features else ()
+    with loading.hidden_layers_hint(model):
+        chosen = tuple(resolve(infos if item is not None else _automatic_pool(
+            infos, target, structure), item, exclude) for item in requested) if features else ()
     index = select_output(structure, model, output, target)
     explained = output_paths if index is None else [output_paths[index]]
     tracer, inputs, outputs = trace_model(
@@ -521,11 +582,17 @@ def _graph_path(model, surveyed, requested, output, target, features):
 
 
 def _captured_path(model, requested, output, target, features, input_shape, input_dtype):
-    infos, probe = _deep_infos(model)
+    infos, probe = _deep_infos(model, _dependency_score(target, output),
+                               every_call=isinstance(target, targets.Detection))
     chosen = ()
     if features:
-        chosen = tuple(_auto_deep(infos, probe.output_paths) if item is None
-                       else resolve(infos, item) for item in requested)
+        dense = isinstance(target, (targets.Detection, targets.DenseRegression))
+        pool = _automatic_pool(infos, target, probe.structure)
+        if isinstance(target, targets.Detection):  # a layer that reaches every level
+            pool = tuple(i for i in pool if i.path in probe.every_call_paths) or pool
+        with loading.hidden_layers_hint(model):
+            chosen = tuple(_auto_deep(pool, probe.output_paths, dense) if item is None
+                           else resolve(infos, item) for item in requested)
     index = select_output(probe.structure, model, output, target)
     flat = keras.tree.flatten(probe.structure)
     activation = probe.activations[index] if index is not None else ""
@@ -538,6 +605,41 @@ def _captured_path(model, requested, output, target, features, input_shape, inpu
                  output_index=index, output_shape=shape, squashed=squashed,
                  score_source=source, input_shape=tuple(input_shape),
                  input_dtype=input_dtype, layers=infos, captured=True)
+
+
+def _automatic_pool(infos, target, structure):
+    """The layers the automatic choice picks from: for a dense target (detection, depth)
+    not the predictions laid out as a map (a layer with as many values per image as an
+    output: a detection head's logits before their reshape, a depth map's rescaling)."""
+    if not isinstance(target, (targets.Detection, targets.DenseRegression)):
+        return infos
+    if isinstance(target, targets.Detection) and isinstance(structure, dict):
+        structure = structure.get(target.keys(structure)[0], structure)  # the logits
+    sizes_ = {_size(spec.shape[1:]) for spec in keras.tree.flatten(structure)}
+    return tuple(i for i in infos if not (i.is_spatial and _size(i.shape) in sizes_)) or infos
+
+
+def _size(shape):
+    total = 1
+    for dim in shape:
+        if dim is None:
+            return None
+        total *= dim
+    return total
+
+
+def _dependency_score(target, output):
+    """`fn(outputs) -> scalar`: what the explained score reads, for the layer survey (only a
+    layer this depends on is on the path); `None` for every output."""
+    if hasattr(target, "dependency_score"):
+        return target.dependency_score
+    if output is None and callable(target) and not isinstance(target, targets.Target):
+        def score(outputs):
+            first = keras.tree.flatten(outputs)[0]
+            return tf.reduce_sum(tf.cast(
+                target(outputs, -tf.ones([tf.shape(first)[0]], tf.int32)), tf.float32))
+        return score
+    return None
 
 
 def automatic_layer(model):
