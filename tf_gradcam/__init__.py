@@ -23,6 +23,11 @@ _EXPORTS = {
     "candidates": "layers", "list_layers": "layers", "export_saved_model": "export",
     "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
     "plot": "visualize",
+    "AblationCAM": "ablation", "SSCAM": "scorecam", "ISCAM": "scorecam",
+    "SmoothGradCAMPlusPlus": "smoothing",
+    "GradCAMElementWise": "core", "EigenGradCAM": "core", "FinerCAM": "core",
+    "ShapleyCAM": "core", "FullGrad": "fullgrad", "KPCACAM": "feature_methods",
+    "FEM": "feature_methods",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
 _SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")

@@ -5,6 +5,9 @@ Networks", CVPR Workshops 2020 (Algorithm 1). Faster Score-CAM keeps only the `t
 channels of highest spatial variance.
 """
 
+import math
+import numbers
+
 import tensorflow as tf
 
 from tf_gradcam import core, inputs, maps
@@ -35,6 +38,13 @@ class ScoreCAM(core.Explainer):
     """
 
     method = "scorecam"
+    #: Masked copies per channel, averaged (noisy or scaled ones for SS-CAM and IS-CAM).
+    samples = 1
+
+    def _masks(self, masks, sample):
+        """The masks `(m, H, W, 1)` of copy `sample` `(m,)`: Score-CAM uses them as they are."""
+        del sample
+        return masks
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
                  output=None, target=None):
@@ -70,19 +80,111 @@ class ScoreCAM(core.Explainer):
         per_channel = tf.transpose(activations, [0, 3, 1, 2])  # (N, k, h, w)
 
         def channel_score(index):  # (n,) -> (n, K): all K classes from one masked pass
+            index, sample = index // self.samples, index % self.samples
             image, channel = index // k, index % k
             chosen = tf.gather_nd(per_channel, tf.stack([image, channel], axis=1))
-            masks = maps.normalize(maps.upsample(chosen, size))[..., tf.newaxis]
+            masks = self._masks(maps.normalize(maps.upsample(chosen, size))[..., tf.newaxis],
+                                sample)
             masked = tf.gather(x, image) * tf.cast(masks, x.dtype)
             _, masked_logits, masked_outputs = self._forward(masked)
             return self.target.class_probabilities(
                 masked_logits, masked_outputs, tf.gather(classes, image),
                 None if mask is None else tf.gather(mask, image))
 
-        weights = maps.chunked(channel_score, n * k, self.batch_size, width=count)
-        weights = tf.reshape(weights, [n, k, count])
-        cams = tf.nn.relu(tf.einsum("nhwc,nck->nkhw", activations, weights))
-        flat = tf.reshape(cams, tf.concat([[n * count], tf.shape(cams)[2:]], 0))
-        heatmaps = tf.reshape(maps.normalize(maps.upsample(flat, size)),
-                              tf.concat([[n, count], size], 0))
+        weights = maps.chunked(channel_score, n * k * self.samples, self.batch_size,
+                               width=count)
+        weights = tf.reduce_mean(tf.reshape(weights, [n, k, self.samples, count]), axis=2)
+        cams, heatmaps = weighted_maps(activations, weights, size)
         return self._result(heatmaps, cams, classes, scores, logits, outputs)
+
+
+def weighted_maps(activations, weights, size):
+    """`(cams, heatmaps)` from float32 activations `(N, h, w, C)` and channel weights
+    `(N, C, K)`: `ReLU(sum_c w_c A^c)` `(N, K, h, w)`, and those upsampled to `size` and
+    normalised, `(N, K, H, W)`."""
+    cams = tf.nn.relu(tf.einsum("nhwc,nck->nkhw", activations, weights))
+    n, count = tf.shape(weights)[0], tf.shape(weights)[2]
+    flat = tf.reshape(cams, tf.concat([[n * count], tf.shape(cams)[2:]], 0))
+    heatmaps = tf.reshape(maps.normalize(maps.upsample(flat, size)),
+                          tf.concat([[n, count], size], 0))
+    return cams, heatmaps
+
+
+def non_negative(name, value):
+    """`value` as a float if it is a finite number >= 0 (not a bool); else ValueError."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+class SSCAM(ScoreCAM):
+    """SS-CAM, smoothed Score-CAM (Wang, Naidu et al., "SS-CAM: Smoothed Score-CAM for
+    Sharper Visual Feature Localization", arXiv:2006.14255, 2020): each channel's weight is
+    the mean class probability over `n_samples` masked inputs whose normalised mask carries
+    Gaussian noise, `x * (M_k + N(0, std^2))`.
+
+    Noise on the masks with torch-cam's defaults (35 samples, `std=2.0`). `n_samples` times
+    the work of `ScoreCAM`, in the same chunked, compiled passes; new noise on every call
+    (`std=0` gives Score-CAM exactly).
+
+    Args:
+        model, layer, batch_size, top_k, preprocess, output, target: As in `ScoreCAM`.
+        n_samples: Noisy copies per channel. Defaults to `35`.
+        std: Standard deviation of the noise added to the [0, 1] masks. Defaults to `2.0`.
+
+    Raises:
+        ValueError: Bad `n_samples` or `std`, or what `ScoreCAM` raises.
+
+    Example:
+    >>> exp = tfg.SSCAM(model, n_samples=4, std=0.5).explain(images)
+    """
+
+    method = "sscam"
+
+    def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
+                 output=None, target=None, n_samples=35, std=2.0):
+        self.samples = inputs.positive_int("n_samples", n_samples)
+        self.std = non_negative("std", std)
+        super().__init__(model, layer, batch_size=batch_size, top_k=top_k,
+                         preprocess=preprocess, output=output, target=target)
+        self._settings.update(n_samples=n_samples, std=std)
+
+    def _masks(self, masks, sample):
+        del sample
+        return masks + tf.random.normal(tf.shape(masks), stddev=self.std, dtype=masks.dtype)
+
+
+class ISCAM(ScoreCAM):
+    """IS-CAM, integrated Score-CAM (Naidu et al., "IS-CAM: Integrated Score-CAM for
+    axiomatic-based explanations", arXiv:2010.03023, 2020): each channel's weight is the
+    mean class probability over `n_samples` inputs masked by growing multiples of the
+    normalised mask, `x * c_i M_k`.
+
+    The multiples are torch-cam's: `c_i = sum_{j<=i} j / N = i (i + 1) / (2 N)` for
+    `i = 1..N` (default `N = 10`, so up to 5.5 M_k); `n_samples=1` gives Score-CAM exactly.
+    `n_samples` times the work of `ScoreCAM`.
+
+    Args:
+        model, layer, batch_size, top_k, preprocess, output, target: As in `ScoreCAM`.
+        n_samples: Integration steps. Defaults to `10`.
+
+    Raises:
+        ValueError: Bad `n_samples`, or what `ScoreCAM` raises.
+
+    Example:
+    >>> exp = tfg.ISCAM(model, n_samples=3).explain(images)
+    """
+
+    method = "iscam"
+
+    def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
+                 output=None, target=None, n_samples=10):
+        self.samples = inputs.positive_int("n_samples", n_samples)
+        super().__init__(model, layer, batch_size=batch_size, top_k=top_k,
+                         preprocess=preprocess, output=output, target=target)
+        self._settings.update(n_samples=n_samples)
+
+    def _masks(self, masks, sample):
+        step = tf.cast(sample + 1, masks.dtype)
+        return masks * (step * (step + 1.0) / (2.0 * self.samples))[:, None, None, None]
