@@ -88,17 +88,33 @@ def test_iscam_averages_growing_multiples_of_each_mask():
                                    atol=1e-6)
 
 
-def test_sscam_noise_changes_the_weights_and_stays_finite():
+def test_sscam_averages_masks_with_seeded_noise():
     model = conv_gap_dense(activation="softmax")
     images = np.random.default_rng(4).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
-    plain = tfg.ScoreCAM(model).explain(images).cams
-    noisy = tfg.SSCAM(model, n_samples=4).explain(images).cams
-    assert np.isfinite(noisy).all() and not np.allclose(noisy, plain, rtol=1e-3)
+    cam = tfg.SSCAM(model, n_samples=2, std=0.5, seed=3, batch_size=5)
+    exp = cam.explain(images, class_index=[0, 1])
+    features = keras.Model(model.input, model.get_layer("conv").output)
+    for image, c, got in zip(images, [0, 1], exp.cams):
+        a = features(image[None]).numpy()[0]
+        weights = []
+        for k in range(a.shape[-1]):
+            up = tf.image.resize(a[None, :, :, k:k + 1], (12, 12), "bilinear").numpy()[0]
+            noisy = [normalised_mask(up) + 0.5 * tf.random.stateless_normal(
+                (12, 12, 1), seed=[3, k * 2 + s]).numpy() for s in range(2)]
+            weights.append(np.mean([model(image[None] * m[None]).numpy()[0, c]
+                                    for m in noisy]))
+        np.testing.assert_allclose(got, np.maximum(a @ np.array(weights), 0), rtol=1e-4,
+                                   atol=1e-6)
+    alone = cam.explain(images[1], class_index=1)  # an image alone gets the same noise
+    np.testing.assert_allclose(alone.cams, exp.cams[1], rtol=1e-5, atol=1e-7)
+    fresh = tfg.SSCAM(model, n_samples=2, std=0.5, seed=None).explain(images, [0, 1])
+    assert np.isfinite(fresh.cams).all() and not np.allclose(fresh.cams, exp.cams, rtol=1e-3)
 
 
 @pytest.mark.parametrize("cls, kwargs", [
     (tfg.SSCAM, {"n_samples": 0}), (tfg.SSCAM, {"std": -1.0}),
-    (tfg.SSCAM, {"std": float("nan")}), (tfg.ISCAM, {"n_samples": 1.5})])
+    (tfg.SSCAM, {"std": float("nan")}), (tfg.SSCAM, {"seed": 0.5}),
+    (tfg.ISCAM, {"n_samples": 1.5})])
 def test_bad_sampling_arguments(cls, kwargs):
     with pytest.raises(ValueError, match="Received:"):
         cls(conv_gap_dense(), **kwargs)

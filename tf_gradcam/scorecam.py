@@ -41,9 +41,10 @@ class ScoreCAM(core.Explainer):
     #: Masked copies per channel, averaged (noisy or scaled ones for SS-CAM and IS-CAM).
     samples = 1
 
-    def _masks(self, masks, sample):
-        """The masks `(m, H, W, 1)` of copy `sample` `(m,)`: Score-CAM uses them as they are."""
-        del sample
+    def _masks(self, masks, channel, sample):
+        """The masks `(m, H, W, 1)` of copy `sample` `(m,)` of `channel` `(m,)` (its rank
+        among the kept channels): Score-CAM uses them as they are."""
+        del channel, sample
         return masks
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
@@ -84,7 +85,7 @@ class ScoreCAM(core.Explainer):
             image, channel = index // k, index % k
             chosen = tf.gather_nd(per_channel, tf.stack([image, channel], axis=1))
             masks = self._masks(maps.normalize(maps.upsample(chosen, size))[..., tf.newaxis],
-                                sample)
+                                channel, sample)
             masked = tf.gather(x, image) * tf.cast(masks, x.dtype)
             _, masked_logits, masked_outputs = self._forward(masked)
             return self.target.class_probabilities(
@@ -118,6 +119,13 @@ def non_negative(name, value):
     return float(value)
 
 
+def noise_seed(seed):
+    """`seed` if it is `None` or an int (not a bool); else ValueError."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
+    return None if seed is None else int(seed)
+
+
 class SSCAM(ScoreCAM):
     """SS-CAM, smoothed Score-CAM (Wang, Naidu et al., "SS-CAM: Smoothed Score-CAM for
     Sharper Visual Feature Localization", arXiv:2006.14255, 2020): each channel's weight is
@@ -125,16 +133,20 @@ class SSCAM(ScoreCAM):
     Gaussian noise, `x * (M_k + N(0, std^2))`.
 
     Noise on the masks with torch-cam's defaults (35 samples, `std=2.0`). `n_samples` times
-    the work of `ScoreCAM`, in the same chunked, compiled passes; new noise on every call
-    (`std=0` gives Score-CAM exactly).
+    the work of `ScoreCAM`, in the same chunked, compiled passes (`std=0` gives Score-CAM
+    exactly). With an int `seed` the noise of copy s of the channel ranked j is drawn from
+    seed `(seed, j * n_samples + s)`: the same on every call and for an image alone or in any
+    batch (torch-cam draws new noise each time: `seed=None`).
 
     Args:
         model, layer, batch_size, top_k, preprocess, output, target: As in `ScoreCAM`.
         n_samples: Noisy copies per channel. Defaults to `35`.
         std: Standard deviation of the noise added to the [0, 1] masks. Defaults to `2.0`.
+        seed: An int for reproducible noise, `None` for new noise on each call. Defaults
+            to `0`.
 
     Raises:
-        ValueError: Bad `n_samples` or `std`, or what `ScoreCAM` raises.
+        ValueError: Bad `n_samples`, `std` or `seed`, or what `ScoreCAM` raises.
 
     Example:
     >>> exp = tfg.SSCAM(model, n_samples=4, std=0.5).explain(images)
@@ -143,16 +155,23 @@ class SSCAM(ScoreCAM):
     method = "sscam"
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
-                 output=None, target=None, n_samples=35, std=2.0):
+                 output=None, target=None, n_samples=35, std=2.0, seed=0):
         self.samples = inputs.positive_int("n_samples", n_samples)
         self.std = non_negative("std", std)
+        self.seed = noise_seed(seed)
         super().__init__(model, layer, batch_size=batch_size, top_k=top_k,
                          preprocess=preprocess, output=output, target=target)
-        self._settings.update(n_samples=n_samples, std=std)
+        self._settings.update(n_samples=n_samples, std=std, seed=seed)
 
-    def _masks(self, masks, sample):
-        del sample
-        return masks + tf.random.normal(tf.shape(masks), stddev=self.std, dtype=masks.dtype)
+    def _masks(self, masks, channel, sample):
+        shape = tf.shape(masks)
+        if self.seed is None:
+            return masks + tf.random.normal(shape, stddev=self.std, dtype=masks.dtype)
+        seeds = tf.stack([tf.fill(tf.shape(channel), self.seed),
+                          channel * self.samples + sample], axis=1)
+        noise = tf.map_fn(lambda pair: tf.random.stateless_normal(shape[1:], pair), seeds,
+                          fn_output_signature=tf.float32)
+        return masks + self.std * tf.cast(noise, masks.dtype)
 
 
 class ISCAM(ScoreCAM):
@@ -185,6 +204,7 @@ class ISCAM(ScoreCAM):
                          preprocess=preprocess, output=output, target=target)
         self._settings.update(n_samples=n_samples)
 
-    def _masks(self, masks, sample):
+    def _masks(self, masks, channel, sample):
+        del channel
         step = tf.cast(sample + 1, masks.dtype)
         return masks * (step * (step + 1.0) / (2.0 * self.samples))[:, None, None, None]

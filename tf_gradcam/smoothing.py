@@ -45,9 +45,10 @@ class SmoothGradCAMPlusPlus(core.GradientCAM):
         n_samples: Noisy copies per image. Defaults to `4`.
         std: Standard deviation of the Gaussian noise, in the model input's units. Defaults
             to `0.3`.
-        seed: An int makes the noise reproducible (the same noise on every call, drawn with
-            `tf.random.stateless_normal` for shape `(N * n_samples, H, W, C)` and seed
-            `(seed, 0)`); `None` draws new noise each call. Defaults to `None`.
+        seed: An int makes the noise reproducible: copy s of every image gets the same
+            noise, `tf.random.stateless_normal((n_samples, H, W, C), (seed, 0))[s]`, on every
+            call and whatever the batch; `None` draws new noise for each copy and call (as
+            torch-cam). Defaults to `0`.
 
     Raises:
         ValueError: Bad `n_samples`, `std` or `seed`, or what `GradientCAM` raises.
@@ -62,22 +63,23 @@ class SmoothGradCAMPlusPlus(core.GradientCAM):
 
     def __init__(self, model, layer=None, *, preprocess=None, output=None, target=None,
                  reshape=None, counterfactual=False, eigen_smooth=False, jit_compile=False,
-                 n_samples=4, std=0.3, seed=None):
+                 n_samples=4, std=0.3, seed=0):
         self.n_samples = inputs.positive_int("n_samples", n_samples)
         self.std = scorecam.non_negative("std", std)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = scorecam.noise_seed(seed)
         super().__init__(model, layer, preprocess=preprocess, output=output, target=target,
                          reshape=reshape, counterfactual=counterfactual,
                          eigen_smooth=eigen_smooth, jit_compile=jit_compile)
         self._settings.update(n_samples=n_samples, std=std, seed=seed)
         self._settings.pop("augment", None)
 
-    def _noise(self, shape):
+    def _noise(self, x):
+        """Noise for `tf.repeat(x, n_samples, axis=0)`."""
         if self.seed is None:
-            return tf.random.normal(shape, stddev=self.std)
-        return self.std * tf.random.stateless_normal(shape, seed=[self.seed, 0])
+            return tf.random.normal(tf.shape(x) * [self.n_samples, 1, 1, 1], stddev=self.std)
+        copies = tf.random.stateless_normal(
+            tf.concat([[self.n_samples], tf.shape(x)[1:]], 0), seed=[self.seed, 0])
+        return self.std * tf.tile(copies, [tf.shape(x)[0], 1, 1, 1])
 
     def _compute(self, images, class_index, mask=None):
         x = self._preprocess(images)
@@ -85,7 +87,7 @@ class SmoothGradCAMPlusPlus(core.GradientCAM):
         classes, scores = self.target.select(logits, outputs, class_index, mask)
         n, k, s = tf.shape(scores)[0], tf.shape(scores)[1], self.n_samples
         noisy = tf.repeat(x, s, axis=0)  # image i's copies at rows i*s .. i*s + s-1
-        noisy = noisy + tf.cast(self._noise(tf.shape(noisy)), noisy.dtype)
+        noisy = noisy + tf.cast(self._noise(x), noisy.dtype)
         with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(noisy)
             noisy_features, noisy_logits, noisy_outputs = self._forward(noisy)
