@@ -22,7 +22,7 @@ import tensorflow as tf
 from tf_gradcam import capture, core, inputs, layers, maps, scorecam
 
 
-def _head_model(model, path):
+def head_model(model, path):
     """`features -> flat outputs` after the layer at `path`, or `None` when the outputs
     also depend on the image through another route (a skip connection around the layer)."""
     tracer, _, outputs = layers.trace_model(model, expand=layers._model_paths([path]))
@@ -51,6 +51,15 @@ class _AblatedForward:
         with capture.recording([self.layer], replace=ablate):
             out = self.model(x, training=training)
         return keras.tree.flatten(out)
+
+
+def forward_view(explainer, forward):
+    """What `core.Explainer._forward(view, given)` needs to run `forward` (the head, or the
+    ablated full model) as the explainer's graph: the explained output picked and its
+    logits recovered behind a softmax, by the engine's own code."""
+    return types.SimpleNamespace(
+        graph=dataclasses.replace(explainer.graph, forward=forward, targets=()),
+        model=explainer.model, score_source=explainer.score_source)
 
 
 class AblationCAM(core.Explainer):
@@ -102,15 +111,11 @@ class AblationCAM(core.Explainer):
                 f"channels). Choose a convolutional layer. Received: layer={self.layer!r} "
                 f"with output shape {(None,) + info.shape}")
         self.channels = int(info.shape[-1])
-        head = None if full_forward or self.graph.captured else _head_model(model, info.path)
+        head = None if full_forward or self.graph.captured else head_model(model, info.path)
         #: Whether the ablated copies run only the layers after the explained one.
         self.head_only = head is not None
         forward = head if head is not None else _AblatedForward(model, info.layer)
-        # The engine's own `_forward` (logits recovered behind a softmax, the explained
-        # output picked) on the head: a view of this explainer with the head as its graph.
-        self._ablated = types.SimpleNamespace(
-            graph=dataclasses.replace(self.graph, forward=forward, targets=()),
-            model=model, score_source=self.score_source)
+        self._ablated = forward_view(self, forward)
         self.compute = self._compile(self._compute)
 
     def _ablated_scores(self, x, activations, classes, mask):
