@@ -705,6 +705,7 @@ class ShapleyCAM(GradientCAM):
     def _taped_forward(self, x, class_index, mask):
         outer = tf.GradientTape(watch_accessed_variables=False, persistent=True)
         with outer:
+            outer.watch(x)  # a tape records only ops downstream of what it watches
             tape, *rest = super()._taped_forward(x, class_index, mask)
         return (tape, outer), *rest
 
