@@ -142,3 +142,14 @@ def test_elementwise_and_eigengradcam_by_hand(images):
             projection *= np.sign(projection @ flat.sum(-1)) or 1.0
             np.testing.assert_allclose(cam.ravel(), np.maximum(projection, 0), rtol=1e-3,
                                        atol=1e-6 * np.abs(projection).max())
+
+
+@pytest.mark.parametrize("name", ["gradcam-elementwise", "eigengradcam", "finercam",
+                                  "shapleycam", "fullgrad", "kpcacam", "fem"])
+def test_new_methods_export_and_serve_the_same_maps(name, images, tmp_path):
+    model = conv_gap_dense(classes=4)
+    cam = tfg.METHODS[name](model)
+    loaded = tf.saved_model.load(str(tfg.export_saved_model(cam, tmp_path / name)))
+    served = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(served["heatmaps"].numpy(), cam.explain(images).heatmaps,
+                               atol=1e-5)
