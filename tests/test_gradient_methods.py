@@ -144,7 +144,21 @@ def test_elementwise_and_eigengradcam_by_hand(images):
                                        atol=1e-6 * np.abs(projection).max())
 
 
-@pytest.mark.parametrize("name", ["gradcam-elementwise", "eigengradcam", "finercam",
+def test_segeigencam_by_hand(images):
+    model = conv_gap_dense(classes=4)
+    a, g = tape_gradcam(model, images, lambda y: tf.reduce_sum(y[:, 3]))
+    cams = tfg.SegEigenCAM(model).explain(images, class_index=3).cams
+    for cam, w in zip(cams, np.abs(g) * a):  # Eq. 10: |g| * A
+        flat = w.reshape(-1, w.shape[-1])
+        flat = flat - flat.mean(0)  # centred, as pytorch-grad-cam's code
+        projection = flat @ np.linalg.svd(flat, full_matrices=False)[2][0]
+        if abs(projection.min()) > abs(projection.max()):  # Eq. 13
+            projection = -projection
+        np.testing.assert_allclose(cam.ravel(), np.maximum(projection, 0), rtol=1e-3,
+                                   atol=1e-6 * np.abs(projection).max())
+
+
+@pytest.mark.parametrize("name", ["segeigencam", "gradcam-elementwise", "eigengradcam", "finercam",
                                   "shapleycam", "fullgrad", "kpcacam", "fem"])
 def test_new_methods_export_and_serve_the_same_maps(name, images, tmp_path):
     model = conv_gap_dense(classes=4)

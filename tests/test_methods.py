@@ -47,7 +47,9 @@ HAND = {
 #: Registered gradient CAMs without a weighting of (A, g) alone, tested elsewhere.
 NOT_A_WEIGHTING = {"guided-gradcam": "tests/test_guided.py",
                    "fullgrad": "tests/test_fullgrad.py (input and bias gradients)",
-                   "kpcacam": "tests/test_feature_methods.py (against scikit-learn)"}
+                   "kpcacam": "tests/test_feature_methods.py (against scikit-learn)",
+                   # on this 2-position case its max-abs sign rule is a tie
+                   "segeigencam": "tests/test_gradient_methods.py (NumPy SVD)"}
 
 
 GRADIENT_METHODS = sorted(n for n, c in tfg.METHODS.items()
@@ -114,7 +116,8 @@ NOT_CLASS_DISCRIMINATIVE = {"eigencam": "class agnostic by design",
                             "fem": "class agnostic by design",
                             # measured on the two-object scenes: 0% / 100% for both
                             "gradcam-elementwise": "ReLU of each g*A: no cancellation",
-                            "eigengradcam": "principal axis of g*A, not the score"}
+                            "eigengradcam": "principal axis of g*A, not the score",
+                            "segeigencam": "principal axis of |g|*A, not the score"}
 #: Measured, not asserted, on these scenes (min over the two classes, both / single object):
 #: FullGrad 0.15 / 0.63 (its input and low-layer bias gradients are mostly edges of the
 #: input); Finer-CAM 0.58 / 0.33 for "square" (it explains y_c - y_s: with two classes the

@@ -29,7 +29,7 @@ _EXPORTS = {
     "show_factorization": "factorization", "concept_labels": "factorization",
     "GradCAMElementWise": "core", "EigenGradCAM": "core", "FinerCAM": "core",
     "ShapleyCAM": "core", "FullGrad": "fullgrad", "KPCACAM": "feature_methods",
-    "FEM": "feature_methods",
+    "FEM": "feature_methods", "SegEigenCAM": "core",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
 _SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")

@@ -364,6 +364,8 @@ class GradientCAM(Explainer):
     uses_gradients = True
     #: The default of `center=` (principal components over centred positions).
     center = False
+    #: How a principal component's sign is chosen (`methods.combine_principal`).
+    sign = "sum"
 
     @classmethod
     def cam_function(cls, activations, gradients):
@@ -396,7 +398,8 @@ class GradientCAM(Explainer):
     def _combiner(self):
         """`weighted (N, h, w, K) -> map (N, h, w)` with this explainer's options."""
         if self.eigen_smooth or self.combine is methods.combine_principal:
-            return functools.partial(methods.combine_principal, center=self.center)
+            return functools.partial(methods.combine_principal, center=self.center,
+                                     sign=self.sign)
         return self.combine
 
     def _explained_scores(self, classes, scores, logits, outputs):
@@ -718,3 +721,25 @@ class ShapleyCAM(GradientCAM):
         if curvature is None:  # the gradient does not depend on A: no second-order term
             return gradient[:, tf.newaxis]
         return (gradient - 0.5 * curvature)[:, tf.newaxis]
+
+
+class SegEigenCAM(GradientCAM):
+    """Seg-Eigen-CAM (Chung & Ying, Applied Sciences 2025): the first principal component of
+    `|g| * A` over centred positions, its sign chosen so that the largest magnitude is
+    positive (Eq. 10-13; pytorch-grad-cam's `SegEigenCAM`). Made for segmentation targets;
+    any target works. Constructor and call: see `GradientCAM` (`center` defaults to `True`).
+
+    Example:
+    >>> heatmaps = tfg.SegEigenCAM(model)(images)
+    """
+
+    method = "segeigencam"
+    weighting = staticmethod(methods.segeigencam_weights)
+    combine = staticmethod(methods.combine_principal)
+    center = True
+    sign = "max_abs"
+
+    @classmethod
+    def cam_function(cls, activations, gradients):
+        return methods.combine_principal(cls.weighting(activations, gradients), center=True,
+                                         sign="max_abs")

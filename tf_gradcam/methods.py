@@ -135,25 +135,39 @@ def _positions(weighted, center):
 
 def _oriented_map(projection, reference, shape):
     """ReLU of `projection` `(N, P)` with its (arbitrary) sign chosen so that it correlates
-    positively with `reference`, reshaped to `shape` `(N, h, w)`."""
+    positively with `reference` (or, for `reference=None`, so that its largest magnitude
+    is positive: Seg-Eigen-CAM's Eq. 13), reshaped to `shape` `(N, h, w)`."""
+    if reference is None:
+        reference = tf.one_hot(tf.argmax(tf.abs(projection), axis=1), tf.shape(projection)[1])
     sign = tf.sign(tf.reduce_sum(projection * reference, axis=1, keepdims=True))
     projection = projection * tf.where(sign == 0, 1.0, sign)
     return tf.nn.relu(tf.reshape(projection, shape))
 
 
-def combine_principal(weighted, center=False):
+def segeigencam_weights(activations, gradients):
+    """Seg-Eigen-CAM: `|g| * A` (Eq. 10), combined by its first principal component with the
+    max-magnitude sign rule (Eq. 13); see `combine_principal(..., sign="max_abs")`.
+
+    Chung & Ying, "Seg-Eigen-CAM: Eigen-Value-Based Visual Explanations for Semantic
+    Segmentation Models", Applied Sciences 15(13), 7562, 2025.
+    """
+    return tf.abs(gradients) * activations
+
+
+def combine_principal(weighted, center=False, sign="sum"):
     """ReLU of the projection on the first principal component over channels.
 
     With `center=False` (the Eigen-CAM paper, Sec. 3: `O = U S V^T`, map `O v_1`) the SVD
     and the projection use the raw `(h*w, K)` matrix; `center=True` subtracts each channel's
     mean over positions first, as pytorch-grad-cam's `get_2d_projection` does. The sign is
     chosen so that the map correlates positively with the channel sum (an SVD sign is
-    arbitrary). `(N, h, w, K) -> (N, h, w)`.
+    arbitrary); `sign="max_abs"` makes the largest magnitude positive instead (Seg-Eigen-CAM).
+    `(N, h, w, K) -> (N, h, w)`.
     """
     flat = _positions(weighted, center)
     _, _, v = tf.linalg.svd(flat, full_matrices=False)
     projection = tf.linalg.matvec(flat, v[..., 0])
-    reference = tf.reduce_sum(_positions(weighted, False), axis=-1)
+    reference = None if sign == "max_abs" else tf.reduce_sum(_positions(weighted, False), -1)
     return _oriented_map(projection, reference, tf.shape(weighted)[:3])
 
 

@@ -9,7 +9,7 @@ METHODS = {cls.method: cls for cls in (
     core.EigenCAM, scorecam.ScoreCAM, guided.GuidedGradCAM, occlusion.Occlusion,
     ablation.AblationCAM, scorecam.SSCAM, scorecam.ISCAM, smoothing.SmoothGradCAMPlusPlus,
     core.GradCAMElementWise, core.EigenGradCAM, core.FinerCAM, core.ShapleyCAM,
-    fullgrad.FullGrad, feature_methods.KPCACAM, feature_methods.FEM)}
+    core.SegEigenCAM, fullgrad.FullGrad, feature_methods.KPCACAM, feature_methods.FEM)}
 
 
 def get(name):
