@@ -53,6 +53,16 @@ class _AblatedForward:
         return keras.tree.flatten(out)
 
 
+def _ablated_copies(activations, image, keep):
+    """`activations[image] * keep` `(m, h, w, C)`: one broadcast multiply when the chunk
+    holds one image's channels (always, when `batch_size` divides the channel count),
+    else a gather first (a copy of 25 MB per 64 copies of ResNet50's last block saved)."""
+    keep = tf.cast(keep[:, None, None, :], activations.dtype)
+    return tf.cond(tf.reduce_all(tf.equal(image, image[0])),
+                   lambda: activations[image[0]][tf.newaxis] * keep,
+                   lambda: tf.gather(activations, image) * keep)
+
+
 def forward_view(explainer, forward):
     """What `core.Explainer._forward(view, given)` needs to run `forward` (the head, or the
     ablated full model) as the explainer's graph: the explained output picked and its
@@ -76,7 +86,8 @@ class AblationCAM(core.Explainer):
     Args:
         model: As in `GradCAM`. It is never modified.
         layer: As in `GradCAM` (one 4D layer). Defaults to `None`.
-        batch_size: Ablated copies per pass. Defaults to `64`.
+        batch_size: Ablated copies per pass (32 keeps a chunk of ResNet50's last block in
+            the CPU cache). Defaults to `32`.
         preprocess: As in `GradCAM`. Defaults to `None`.
         output: As in `GradCAM`. Defaults to `None`.
         target: As in `GradCAM`; the score is the explained logit (or target score).
@@ -96,7 +107,7 @@ class AblationCAM(core.Explainer):
 
     method = "ablationcam"
 
-    def __init__(self, model, layer=None, *, batch_size=64, preprocess=None, output=None,
+    def __init__(self, model, layer=None, *, batch_size=32, preprocess=None, output=None,
                  target=None, full_forward=False):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Ablation-CAM explains one layer; pass a single name or layer. "
@@ -127,8 +138,7 @@ class AblationCAM(core.Explainer):
             image, channel = index // channels, index % channels
             keep = 1.0 - tf.one_hot(channel, channels, dtype=tf.float32)  # (m, channels)
             if self.head_only:
-                given = tf.gather(activations, image) * tf.cast(
-                    keep[:, None, None, :], activations.dtype)
+                given = _ablated_copies(activations, image, keep)
             else:
                 given = [tf.gather(x, image), keep]
             _, logits, outputs = core.Explainer._forward(self._ablated, given)
