@@ -74,7 +74,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated registry names: re-measure those rows, keep the rest")
     args = parser.parse_args()
+    only = None if args.only is None else set(args.only.split(","))
+    kept = {}
+    if only is not None and (HERE / "catalogue.json").is_file():
+        kept = {(r["method"], r["layer"]): r for r in
+                json.loads((HERE / "catalogue.json").read_text())["rows"]}
     keras.utils.set_random_seed(0)
     model = keras.applications.ResNet50(weights=None)
     x = np.random.default_rng(0).uniform(-1, 1, (args.batch, 224, 224, 3)).astype("float32")
@@ -82,12 +89,16 @@ def main():
     forward = lambda: forward_fn(x).numpy()  # noqa: E731
     forward()
     rows = []
-    for name, options, note in ROWS:
-        rows.append(row(model, x, forward, name, options, LAYER, args.repeats, note))
-        print(rows[-1])
     layer, names = HIGH_RES
-    for name in names:
-        rows.append(row(model, x, forward, name, {}, layer, args.repeats, "784 positions"))
+    plan = [(n, o, LAYER, note) for n, o, note in ROWS] + [
+        (n, {}, layer, "784 positions") for n in names]
+    for name, options, where, note in plan:
+        label = name + "".join(f" ({k}={v})" for k, v in options.items())
+        old = kept.get((label, "all bias layers" if name == "fullgrad" else where))
+        if only is not None and name not in only and old is not None:
+            rows.append(old)
+            continue
+        rows.append(row(model, x, forward, name, options, where, args.repeats, note))
         print(rows[-1])
     meta = {"date": __import__("datetime").date.today().isoformat(),
             "machine": platform.machine(), "cpus": os.cpu_count(),
