@@ -21,6 +21,15 @@ def relu_dense_model():
     return model
 
 
+def plain_gradient(model, pixels):
+    """The model's ordinary input gradient, flattened."""
+    tensor = tf.constant(pixels)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        y = model(tensor)
+    return tape.gradient(y, tensor).numpy().ravel()
+
+
 def test_guided_gradient_by_hand():
     # score = sum_i w_i ReLU(x_i), x = (1, -1, 2, 3), w = (1, -2, 3, -4).
     # Plain gradient: w * (x > 0) = (1, 0, 3, -4); guided keeps positive ones: (1, 0, 3, 0).
@@ -30,11 +39,7 @@ def test_guided_gradient_by_hand():
     guided = cam.guided_backprop(x, class_index=1)  # one unit: class 1 scores the logit
     np.testing.assert_allclose(guided.ravel(), [1, 0, 3, 0])
     # The override is scoped to our trace: ordinary gradients of the model are untouched.
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = model(tensor)
-    np.testing.assert_allclose(tape.gradient(y, tensor).numpy().ravel(), [1, 0, 3, -4])
+    np.testing.assert_allclose(plain_gradient(model, x), [1, 0, 3, -4])
 
 
 def test_guided_gradcam_is_an_image_sized_map(shapes_model):
@@ -85,8 +90,4 @@ def test_guided_relu6_keeps_the_zero_gradient_of_saturated_units(activation):
     pixels = np.array([1.0, -1.0, 7.0, 3.0], np.float32).reshape(1, 2, 2, 1)
     guided = tfg.GuidedGradCAM(model, layer="identity").guided_backprop(pixels, class_index=1)
     np.testing.assert_allclose(guided.ravel(), [1, 0, 0, 0])
-    tensor = tf.constant(pixels)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = model(tensor)
-    np.testing.assert_allclose(tape.gradient(y, tensor).numpy().ravel(), [1, 0, 0, -4])
+    np.testing.assert_allclose(plain_gradient(model, pixels), [1, 0, 0, -4])
