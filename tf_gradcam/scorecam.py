@@ -139,7 +139,13 @@ class SSCAM(ScoreCAM):
     batch (torch-cam draws new noise each time: `seed=None`).
 
     Args:
-        model, layer, batch_size, top_k, preprocess, output, target: As in `ScoreCAM`.
+        model: As in `ScoreCAM`.
+        layer: As in `ScoreCAM`. Defaults to `None`.
+        batch_size: As in `ScoreCAM`. Defaults to `64`.
+        top_k: As in `ScoreCAM`. Defaults to `None`.
+        preprocess: As in `ScoreCAM`. Defaults to `None`.
+        output: As in `ScoreCAM`. Defaults to `None`.
+        target: As in `ScoreCAM`. Defaults to `None`.
         n_samples: Noisy copies per channel. Defaults to `35`.
         std: Standard deviation of the noise added to the [0, 1] masks. Defaults to `2.0`.
         seed: An int for reproducible noise, `None` for new noise on each call. Defaults
@@ -185,7 +191,13 @@ class ISCAM(ScoreCAM):
     `n_samples` times the work of `ScoreCAM`.
 
     Args:
-        model, layer, batch_size, top_k, preprocess, output, target: As in `ScoreCAM`.
+        model: As in `ScoreCAM`.
+        layer: As in `ScoreCAM`. Defaults to `None`.
+        batch_size: As in `ScoreCAM`. Defaults to `64`.
+        top_k: As in `ScoreCAM`. Defaults to `None`.
+        preprocess: As in `ScoreCAM`. Defaults to `None`.
+        output: As in `ScoreCAM`. Defaults to `None`.
+        target: As in `ScoreCAM`. Defaults to `None`.
         n_samples: Integration steps. Defaults to `10`.
 
     Raises:

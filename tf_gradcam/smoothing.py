@@ -39,9 +39,16 @@ class SmoothGradCAMPlusPlus(core.GradientCAM):
     is averaged, as in the paper. `std=0` gives Grad-CAM++ exactly.
 
     Args:
-        model, layer, preprocess, output, target, reshape, counterfactual, eigen_smooth,
-            jit_compile: As in `GradientCAM` (`augment` is not offered: the copies already
-            smooth the map).
+        model: As in `GradientCAM`.
+        layer: As in `GradientCAM`. Defaults to `None`.
+        preprocess: As in `GradientCAM`. Defaults to `None`.
+        output: As in `GradientCAM`. Defaults to `None`.
+        target: As in `GradientCAM`. Defaults to `None`.
+        reshape: As in `GradientCAM`. Defaults to `None`.
+        counterfactual: As in `GradientCAM`. Defaults to `False`.
+        eigen_smooth: As in `GradientCAM`. Defaults to `False`.
+        jit_compile: As in `GradientCAM`. Defaults to `False`. (`augment` is not offered:
+            the noisy copies already smooth the map.)
         n_samples: Noisy copies per image. Defaults to `4`.
         std: Standard deviation of the Gaussian noise, in the model input's units. Defaults
             to `0.3`.
