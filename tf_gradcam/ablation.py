@@ -63,6 +63,18 @@ def _ablated_copies(activations, image, keep):
                    lambda: tf.gather(activations, image) * keep)
 
 
+def feature_map(explainer, needs):
+    """The explained layer's `LayerInfo`, or a ValueError when it is not 4D; `needs` starts
+    the message (e.g. "Ablation-CAM zeroes each channel of")."""
+    info = explainer.graph.targets[0]
+    if not info.is_spatial:
+        raise ValueError(
+            f"{needs} a 4D feature map (batch, height, width, channels). Choose a "
+            f"convolutional layer. Received: layer={explainer.layer!r} with output shape "
+            f"{(None,) + info.shape}")
+    return info
+
+
 def forward_view(explainer, forward):
     """What `core.Explainer._forward(view, given)` needs to run `forward` (the head, or the
     ablated full model) as the explainer's graph: the explained output picked and its
@@ -115,12 +127,7 @@ class AblationCAM(core.Explainer):
         self.batch_size = inputs.positive_int("batch_size", batch_size)
         self._use_graph(model, layer, preprocess, output=output, target=target)
         self._remember(locals())
-        info = self.graph.targets[0]
-        if not info.is_spatial:
-            raise ValueError(
-                "Ablation-CAM zeroes each channel of a 4D feature map (batch, height, width, "
-                f"channels). Choose a convolutional layer. Received: layer={self.layer!r} "
-                f"with output shape {(None,) + info.shape}")
+        info = feature_map(self, "Ablation-CAM zeroes each channel of")
         self.channels = int(info.shape[-1])
         head = None if full_forward or self.graph.captured else head_model(model, info.path)
         #: Whether the ablated copies run only the layers after the explained one.

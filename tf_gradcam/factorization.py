@@ -88,12 +88,7 @@ class DeepFeatureFactorization(core.Explainer):
         self.random_state = random_state
         self._use_graph(model, layer, preprocess, output=output)
         self._remember(locals())
-        info = self.graph.targets[0]
-        if not info.is_spatial:
-            raise ValueError(
-                "Deep Feature Factorization factorises a 4D feature map (batch, height, "
-                f"width, channels). Choose a convolutional layer. Received: layer="
-                f"{self.layer!r} with output shape {(None,) + info.shape}")
+        info = ablation.feature_map(self, "Deep Feature Factorization factorises")
         head = None if self.graph.captured else ablation.head_model(model, info.path)
         self._head = None if head is None else ablation.forward_view(self, head)
         self._activations = tf.function(
