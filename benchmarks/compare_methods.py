@@ -66,7 +66,9 @@ def main():
         picture = (tfg.visualize.to_uint8_rgb(heat) if heat.ndim == 3
                    else tfg.overlay(image, heat))
         panels.append((f"{method}\n{took:.0f} ms", picture))
-    figure, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(2.6 * 5, 6))
+    columns = 8
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.6 * rows))
     for axis in axes.ravel():
         axis.axis("off")
     for axis, (title, picture) in zip(axes.ravel(), panels):

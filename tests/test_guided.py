@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tf_gradcam as tfg
@@ -20,6 +21,15 @@ def relu_dense_model():
     return model
 
 
+def plain_gradient(model, pixels):
+    """The model's ordinary input gradient, flattened."""
+    tensor = tf.constant(pixels)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        y = model(tensor)
+    return tape.gradient(y, tensor).numpy().ravel()
+
+
 def test_guided_gradient_by_hand():
     # score = sum_i w_i ReLU(x_i), x = (1, -1, 2, 3), w = (1, -2, 3, -4).
     # Plain gradient: w * (x > 0) = (1, 0, 3, -4); guided keeps positive ones: (1, 0, 3, 0).
@@ -29,11 +39,7 @@ def test_guided_gradient_by_hand():
     guided = cam.guided_backprop(x, class_index=1)  # one unit: class 1 scores the logit
     np.testing.assert_allclose(guided.ravel(), [1, 0, 3, 0])
     # The override is scoped to our trace: ordinary gradients of the model are untouched.
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = model(tensor)
-    np.testing.assert_allclose(tape.gradient(y, tensor).numpy().ravel(), [1, 0, 3, -4])
+    np.testing.assert_allclose(plain_gradient(model, x), [1, 0, 3, -4])
 
 
 def test_guided_gradcam_is_an_image_sized_map(shapes_model):
@@ -68,3 +74,20 @@ def test_model_randomisation_sanity_check(shapes_model):
         # Measured: Grad-CAM -0.06 / 0.08, guided backpropagation 0.60 / 0.43.
         assert abs(gradcam) < 0.3, f"class {c}: Grad-CAM rank correlation {gradcam:.2f}"
         assert guided > 0.3, f"class {c}: guided backprop rank correlation {guided:.2f}"
+
+
+@pytest.mark.parametrize("activation", [lambda: L.Activation("relu6"),
+                                        lambda: L.ReLU(max_value=6.0)])
+def test_guided_relu6_keeps_the_zero_gradient_of_saturated_units(activation):
+    # score = sum_i w_i ReLU6(x_i), x = (1, -1, 7, 3), w = (1, -2, 3, -4).
+    # ReLU6' = 1 only on 0 < x < 6: plain gradient (1, 0, 0, -4); guided (1, 0, 0, 0). The
+    # saturated unit x = 7 passes nothing (it passed 3 when only "output > 0" was checked).
+    inp = keras.Input((2, 2, 1))
+    x = L.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="identity")(inp)
+    x = activation()(x)
+    model = keras.Model(inp, L.Dense(1, use_bias=False, name="head")(L.Flatten()(x)))
+    model.get_layer("head").set_weights([np.array([[1.0], [-2.0], [3.0], [-4.0]])])
+    pixels = np.array([1.0, -1.0, 7.0, 3.0], np.float32).reshape(1, 2, 2, 1)
+    guided = tfg.GuidedGradCAM(model, layer="identity").guided_backprop(pixels, class_index=1)
+    np.testing.assert_allclose(guided.ravel(), [1, 0, 0, 0])
+    np.testing.assert_allclose(plain_gradient(model, pixels), [1, 0, 0, -4])

@@ -24,6 +24,13 @@ _EXPORTS = {
     "load_model": "loading",
     "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
     "plot": "visualize",
+    "AblationCAM": "ablation", "SSCAM": "scorecam", "ISCAM": "scorecam",
+    "SmoothGradCAMPlusPlus": "smoothing", "DeepFeatureFactorization": "factorization",
+    "Factorization": "factorization", "dff": "factorization",
+    "show_factorization": "factorization", "concept_labels": "factorization",
+    "GradCAMElementWise": "core", "EigenGradCAM": "core", "FinerCAM": "core",
+    "ShapleyCAM": "core", "FullGrad": "fullgrad", "KPCACAM": "feature_methods",
+    "FEM": "feature_methods", "SegEigenCAM": "core",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
 _SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")

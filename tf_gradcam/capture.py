@@ -35,13 +35,17 @@ def _wrap(call):
         watched = getattr(_ACTIVE, "watched", None)
         if watched is not None and id(self) in watched:
             _ACTIVE.records.append((self, args, out))
+            if _ACTIVE.replace is not None:
+                out = _ACTIVE.replace(out)
         return out
     return recording_call
 
 
 @contextlib.contextmanager
-def recording(layers):
-    """Record `(layer, args, output)` for every call of `layers` made in this thread.
+def recording(layers, replace=None):
+    """Record `(layer, args, output)` for every call of `layers` made in this thread;
+    `replace(output)`, when given, is what those calls return instead (Ablation-CAM zeroes
+    channels with it).
 
     Yields:
         The list the records are appended to, in call order.
@@ -54,6 +58,7 @@ def recording(layers):
         for cls, _, inherited in originals:
             setattr(cls, "call", _wrap(inherited))
         _ACTIVE.watched, _ACTIVE.records = {id(layer) for layer in layers}, []
+        _ACTIVE.replace = replace
         try:
             yield _ACTIVE.records
         finally:
@@ -62,7 +67,7 @@ def recording(layers):
                     delattr(cls, "call")
                 else:
                     setattr(cls, "call", own)
-            _ACTIVE.watched = _ACTIVE.records = None
+            _ACTIVE.watched = _ACTIVE.records = _ACTIVE.replace = None
 
 
 def deep_layers(model):

@@ -376,6 +376,11 @@ class GradientCAM(Explainer):
             gradients (Grad-CAM paper, Sec. 6). Defaults to `False`.
         eigen_smooth: Combine the weighted activations by their first principal component
             instead of their sum: less noise, as in pytorch-grad-cam. Defaults to `False`.
+        center: For principal components (Eigen-CAM, Eigen-Grad-CAM, KPCA-CAM,
+            `eigen_smooth`): subtract each channel's mean over positions before the
+            decomposition, as pytorch-grad-cam does (`True`), or decompose the raw
+            activations as the Eigen-CAM paper does (`False`). `None` takes the method's
+            default (`False`; `True` for KPCA-CAM). Defaults to `None`.
         augment: Test-time augmentation: average the maps of the image, its mirror image and
             1.1x / 0.9x zooms, each mapped back to the image. Four times the work. Defaults
             to `False`.
@@ -395,6 +400,12 @@ class GradientCAM(Explainer):
     weighting = None
     #: How the weighted activations become a map; `combine_principal` for Eigen-CAM.
     combine = staticmethod(methods.combine_sum)
+    #: Whether the weighting reads class gradients (else it gets `None`, no backward pass).
+    uses_gradients = True
+    #: The default of `center=` (principal components over centred positions).
+    center = False
+    #: How a principal component's sign is chosen (`methods.combine_principal`).
+    sign = "sum"
 
     @classmethod
     def cam_function(cls, activations, gradients):
@@ -402,13 +413,16 @@ class GradientCAM(Explainer):
         return cls.combine(cls.weighting(activations, gradients))
 
     def __init__(self, model, layer=None, *, preprocess=None, output=None, target=None,
-                 reshape=None, counterfactual=False, eigen_smooth=False, augment=False,
-                 jit_compile="auto"):
-        self._use_graph(model, layer, preprocess, output=output, target=target)
+                 reshape=None, counterfactual=False, eigen_smooth=False, center=None,
+                 augment=False, jit_compile="auto"):
+        self._use_graph(model, self._layers(model, layer), preprocess, output=output,
+                        target=target)
         self._remember(locals())
         self._grids = [maps.token_grid(info, reshape) for info in self.graph.targets]
         self.counterfactual = bool(counterfactual)
         self.eigen_smooth = bool(eigen_smooth)
+        if center is not None:
+            self.center = bool(center)
         self.augment = bool(augment)
         self.compute = self._compile(self._compute, jit_compile)
 
@@ -416,25 +430,55 @@ class GradientCAM(Explainer):
         return (f"{type(self).__name__}(model={self.model.name!r}, layer={self.layer!r}, "
                 f"target={self.target!r}, score={self.score_source!r})")
 
-    def _maps(self, images, class_index, mask):
-        """One forward and one backward pass: raw maps, heatmaps and the class scores."""
-        x = self._preprocess(images)
+    def _layers(self, model, layer):
+        """The layer(s) to capture, from the user's `layer=` (a method may choose its own)."""
+        del model
+        return layer
+
+    def _combiner(self):
+        """`weighted (N, h, w, K) -> map (N, h, w)` with this explainer's options."""
+        if self.eigen_smooth or self.combine is methods.combine_principal:
+            return functools.partial(methods.combine_principal, center=self.center,
+                                     sign=self.sign)
+        return self.combine
+
+    def _explained_scores(self, classes, scores, logits, outputs):
+        """What is differentiated: `(N, K)` scores from the selected classes (the target's
+        scores; Finer-CAM compares them with similar classes). Runs inside the tape."""
+        del classes, logits, outputs
+        return scores
+
+    def _gradients(self, tape, scores, activation):
+        """`(N, K, ...)` gradients the weighting receives: `d scores / d activation`."""
+        return _class_gradients(tape, scores, activation)
+
+    def _taped_forward(self, x, class_index, mask):
+        """Forward pass and scores under one (persistent) tape watching `x`."""
         with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(x)
             features, logits, outputs = self._forward(x)
             classes, scores = self.target.select(logits, outputs, class_index, mask)
+            scores = self._explained_scores(classes, scores, logits, outputs)
+        return tape, features, logits, outputs, classes, scores
+
+    def _maps(self, images, class_index, mask):
+        """One forward and one backward pass: raw maps, heatmaps and the class scores."""
+        x = self._preprocess(images)
+        tape, features, logits, outputs, classes, scores = self._taped_forward(
+            x, class_index, mask)
         n, k = tf.shape(scores)[0], tf.shape(scores)[1]
-        combine = methods.combine_principal if self.eigen_smooth else self.combine
+        combine = self._combiner()
         size = tf.shape(images)[1:3]
         cams, heatmaps = [], 0.0
         for activation, grid in zip(features, self._grids):
-            gradient = _class_gradients(tape, scores, activation)  # (N, K, ...)
-            gradient = tf.reshape(tf.cast(gradient, tf.float32),
-                                  tf.concat([[n * k], tf.shape(activation)[1:]], 0))
-            activation = tf.repeat(tf.cast(activation, tf.float32), k, axis=0)
-            activation, gradient = grid(activation), grid(gradient)
-            if self.counterfactual:
-                gradient = -gradient
+            gradient = None
+            if self.uses_gradients:
+                gradient = self._gradients(tape, scores, activation)  # (N, K, ...)
+                gradient = grid(tf.reshape(tf.cast(gradient, tf.float32),
+                                           tf.concat([[n * k], tf.shape(activation)[1:]], 0)))
+                if self.counterfactual:
+                    gradient = -gradient
+            activation = grid(tf.repeat(tf.cast(activation, tf.float32), k, axis=0))
             cam = combine(self.weighting(activation, gradient))  # (N*K, h, w)
             heatmaps += maps.normalize(maps.upsample(cam, size))
             cams.append(_per_class(cam, n, k))
@@ -472,14 +516,7 @@ def _class_gradients(tape, scores, source):
 
     def body(j, results):
         upstream = tf.one_hot(tf.fill(tf.shape(scores)[:1], j), count, dtype=scores.dtype)
-        gradient = tape.gradient(scores, source, output_gradients=upstream)
-        if gradient is None:
-            raise ValueError(
-                "The explained score does not depend on the chosen layer's output, so there "
-                "is no gradient to weight it with: the layer is the output layer itself (its "
-                "pre-activation logits are explained) or does not feed the output. Choose an "
-                f"earlier layer. Received: layer output {source.name!r}")
-        return j + 1, results.write(j, gradient)
+        return j + 1, results.write(j, _score_gradient(tape, scores, source, upstream))
 
     _, results = tf.while_loop(
         lambda j, _: j < count, body,
@@ -487,6 +524,19 @@ def _class_gradients(tape, scores, source):
                                         element_shape=source.shape)])
     rank = len(source.shape)
     return tf.transpose(results.stack(), [1, 0] + list(range(2, rank + 1)))
+
+
+def _score_gradient(tape, scores, source, upstream=None):
+    """`d sum(upstream * scores) / d source` `(N, ...)` (all of `scores` when `upstream` is
+    `None`: one class per image); see `_class_gradients`."""
+    gradient = tape.gradient(scores, source, output_gradients=upstream)
+    if gradient is None:
+        raise ValueError(
+            "The explained score does not depend on the chosen layer's output, so there "
+            "is no gradient to weight it with: the layer is the output layer itself (its "
+            "pre-activation logits are explained) or does not feed the output. Choose an "
+            f"earlier layer. Received: layer output {source.name!r}")
+    return gradient
 
 
 def _per_class(maps_, n, k):
@@ -516,6 +566,19 @@ class GradCAMPlusPlus(GradientCAM):
 
     method = "gradcam++"
     weighting = staticmethod(methods.gradcam_plus_plus_weights)
+
+    def __init__(self, model, layer=None, *, eps=0.0, **kwargs):
+        """`eps`: added to the alpha denominator where the gradient is non-zero; `0` is the
+        paper's Eq. 19, `1e-6` pytorch-grad-cam's (different maps at inner layers, where
+        logit gradients are ~1e-4). Other arguments: see `GradientCAM`."""
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise ValueError("`eps` must be a non-negative number (0 = the paper's Eq. 19, "
+                             f"1e-6 = pytorch-grad-cam). Received: eps={eps!r}")
+        self.eps = float(eps)
+        if self.eps:
+            self.weighting = functools.partial(methods.gradcam_plus_plus_weights, eps=self.eps)
+        super().__init__(model, layer, **kwargs)
+        self._settings["eps"] = self.eps
 
 
 class HiResCAM(GradientCAM):
@@ -565,3 +628,173 @@ class EigenCAM(GradientCAM):
     method = "eigencam"
     weighting = staticmethod(methods.eigencam_weights)
     combine = staticmethod(methods.combine_principal)
+    uses_gradients = False
+
+
+class GradCAMElementWise(GradientCAM):
+    """Grad-CAM element-wise (pytorch-grad-cam): `sum_k ReLU(g^k * A^k)`, the ReLU applied
+    to each gradient x activation product before the channel sum. Constructor and call: see
+    `GradientCAM`.
+
+    Example:
+    >>> heatmaps = tfg.GradCAMElementWise(model)(images)
+    """
+
+    method = "gradcam-elementwise"
+    weighting = staticmethod(methods.gradcam_elementwise_weights)
+
+
+class EigenGradCAM(GradientCAM):
+    """Eigen-Grad-CAM (pytorch-grad-cam): the first principal component of `g * A`, a class
+    discriminative Eigen-CAM. Constructor and call: see `GradientCAM`.
+
+    Example:
+    >>> heatmaps = tfg.EigenGradCAM(model)(images)
+    """
+
+    method = "eigengradcam"
+    weighting = staticmethod(methods.eigengradcam_weights)
+    combine = staticmethod(methods.combine_principal)
+
+
+def _classifier_logits(explainer, method):
+    """Check that `explainer` explains a multi-class classifier (its logits are compared)."""
+    if type(explainer.target) is not targets.Classifier or explainer.num_classes < 2:
+        raise ValueError(
+            f"{method} compares the explained class with the model's other classes, so it "
+            "needs a classifier output (batch, classes) with at least 2 classes and the "
+            "default `Classifier` target. Use `GradCAM` for other outputs. Received: "
+            f"target={explainer.target!r}")
+
+
+class FinerCAM(GradientCAM):
+    """Finer-CAM (Zhang et al., CVPR 2025): Grad-CAM of `y_c - alpha * y_s` against the most
+    similar classes `s`, which suppresses the evidence shared with them (fine-grained
+    classes).
+
+    The score, as pytorch-grad-cam's `FinerCAM` / `FinerWeightedTarget` computes it: the
+    `comparisons` classes whose logits are closest to `y_c` (for the top-1 class: the next
+    highest), and `sum_s p_s (y_c - alpha y_s) / (sum_s p_s + 1e-9)` with `p = softmax(y)`
+    (differentiated as a whole). `Explanation.scores` holds that score. Works with `top_k`
+    (each class gets its own comparison classes).
+
+    Args:
+        model, layer, ...: As in `GradientCAM`; the target must be the default `Classifier`.
+        alpha: Strength of the comparison; `0` is Grad-CAM. Defaults to `1.0`.
+        comparisons: How many similar classes are compared (at most classes - 1). Defaults
+            to `3`.
+
+    Raises:
+        ValueError: A bad `alpha` or `comparisons`, or an output that is not a classifier.
+
+    Example:
+    >>> heatmaps = tfg.FinerCAM(model, comparisons=1)(images)
+    """
+
+    method = "finercam"
+    weighting = staticmethod(methods.gradcam_weights)
+
+    def __init__(self, model, layer=None, *, alpha=1.0, comparisons=3, **kwargs):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(
+                alpha):
+            raise ValueError(f"`alpha` must be a finite number. Received: alpha={alpha!r}")
+        comparisons = inputs.positive_int("comparisons", comparisons)
+        super().__init__(model, layer, **kwargs)
+        _classifier_logits(self, "Finer-CAM")
+        self.alpha = float(alpha)
+        self.comparisons = min(comparisons, self.num_classes - 1)
+        self._settings.update(alpha=self.alpha, comparisons=comparisons)
+
+    def _explained_scores(self, classes, scores, logits, outputs):
+        logits = tf.cast(logits, tf.float32)  # (N, C)
+        chosen = tf.gather(logits, classes, batch_dims=1)  # (N, K)
+        distance = tf.abs(logits[:, tf.newaxis] - chosen[..., tf.newaxis])  # (N, K, C)
+        own = tf.one_hot(classes, self.num_classes, on_value=True, off_value=False)
+        distance = tf.where(own, np.inf, distance)
+        similar = tf.math.top_k(-distance, self.comparisons).indices  # (N, K, S)
+        others = tf.gather(logits, similar, batch_dims=1)
+        weights = tf.gather(tf.nn.softmax(logits), similar, batch_dims=1)
+        return (tf.reduce_sum(weights * (scores[..., tf.newaxis] - self.alpha * others), -1)
+                / (tf.reduce_sum(weights, -1) + 1e-9))
+
+
+class ShapleyCAM(GradientCAM):
+    """ShapleyCAM (Cai et al., 2025, "CAMs as Shapley Value-based Explainers"): Grad-CAM
+    with the gradient corrected by the second-order term, `w_k = mean_ij(g - H A / 2)^k`,
+    `H A` the Hessian-vector product of the score with the activations.
+
+    As pytorch-grad-cam's `ShapleyCAM`: the Hessian-vector product is the gradient of
+    `sum(g * A)` (A held constant) with respect to `A`, by a second tape over the first
+    backward pass, inside the same compiled function (about twice Grad-CAM's backward cost).
+    Where the score is piecewise linear in `A` (ReLU/pooling/Dense heads, explained logits)
+    `H A` is 0 and the map is Grad-CAM's; `score="rest"` explains the paper's ReST score
+    `y_c - CE(y, c) = 2 y_c - logsumexp(y)`, whose softmax term has curvature. One class per
+    image per call.
+
+    Args:
+        model, layer, ...: As in `GradientCAM`.
+        score: `"logit"` (the target's score, like every method) or `"rest"` (classifiers
+            only). Defaults to `"logit"`.
+
+    Example:
+    >>> heatmaps = tfg.ShapleyCAM(model, score="rest")(images)
+    """
+
+    method = "shapleycam"
+    weighting = staticmethod(methods.gradcam_weights)
+    max_classes = 1
+
+    def __init__(self, model, layer=None, *, score="logit", **kwargs):
+        if score not in ("logit", "rest"):
+            raise ValueError('`score` must be "logit" (the explained score) or "rest" '
+                             f"(Cai et al.'s ReST). Received: score={score!r}")
+        super().__init__(model, layer, **kwargs)
+        if score == "rest":
+            _classifier_logits(self, "ShapleyCAM(score='rest')")
+        self.score = score
+        self._settings["score"] = score
+
+    def _explained_scores(self, classes, scores, logits, outputs):
+        if self.score == "logit":
+            return scores
+        return 2.0 * scores - tf.reduce_logsumexp(tf.cast(logits, tf.float32), axis=-1,
+                                                  keepdims=True)
+
+    def _taped_forward(self, x, class_index, mask):
+        outer = tf.GradientTape(watch_accessed_variables=False, persistent=True)
+        with outer:
+            outer.watch(x)  # a tape records only ops downstream of what it watches
+            tape, *rest = super()._taped_forward(x, class_index, mask)
+        return (tape, outer), *rest
+
+    def _gradients(self, tape, scores, activation):
+        tape, outer = tape
+        with outer:  # record the first backward pass, to differentiate it again
+            gradient = _score_gradient(tape, scores, activation)
+            product = tf.reduce_sum(gradient * tf.stop_gradient(activation))
+        curvature = outer.gradient(product, activation)
+        if curvature is None:  # the gradient does not depend on A: no second-order term
+            return gradient[:, tf.newaxis]
+        return (gradient - 0.5 * curvature)[:, tf.newaxis]
+
+
+class SegEigenCAM(GradientCAM):
+    """Seg-Eigen-CAM (Chung & Ying, Applied Sciences 2025): the first principal component of
+    `|g| * A` over centred positions, its sign chosen so that the largest magnitude is
+    positive (Eq. 10-13; pytorch-grad-cam's `SegEigenCAM`). Made for segmentation targets;
+    any target works. Constructor and call: see `GradientCAM` (`center` defaults to `True`).
+
+    Example:
+    >>> heatmaps = tfg.SegEigenCAM(model)(images)
+    """
+
+    method = "segeigencam"
+    weighting = staticmethod(methods.segeigencam_weights)
+    combine = staticmethod(methods.combine_principal)
+    center = True
+    sign = "max_abs"
+
+    @classmethod
+    def cam_function(cls, activations, gradients):
+        return methods.combine_principal(cls.weighting(activations, gradients), center=True,
+                                         sign="max_abs")

@@ -19,24 +19,32 @@ import tensorflow as tf
 from tf_gradcam import core, inputs, methods
 from tf_gradcam.classes import class_matrix
 
-_GRADIENT_NAME = "TfGradcamGuidedRelu"
-_GUIDED_OPS = ("Relu", "Relu6")
+#: Op type -> name of its guided gradient.
+_GUIDED_OPS = {"Relu": "TfGradcamGuidedRelu", "Relu6": "TfGradcamGuidedRelu6"}
 _registered = []
 
 
+def guided_relu_grad(op, grad):
+    """Guided ReLU: the positive part of the incoming gradient, where the input is > 0."""
+    return tf.nn.relu(grad) * tf.cast(op.outputs[0] > 0, grad.dtype)
+
+
+def guided_relu6_grad(op, grad):
+    """Guided ReLU6: as ReLU, and zero where the unit is saturated (input >= 6), where
+    ReLU6's own derivative is zero (MobileNet, EfficientNet-Lite)."""
+    output = op.outputs[0]
+    return tf.nn.relu(grad) * tf.cast((output > 0) & (output < 6), grad.dtype)
+
+
 def _register_guided_gradient():
-    """Register the guided ReLU gradient once, on first use (nothing at import time)."""
+    """Register the guided gradients once, on first use (nothing at import time)."""
     if _registered:
         return
-
-    def guided_relu_grad(op, grad):
-        positive_input = tf.cast(op.outputs[0] > 0, grad.dtype)
-        return tf.nn.relu(grad) * positive_input
-
-    try:
-        tf.RegisterGradient(_GRADIENT_NAME)(guided_relu_grad)
-    except KeyError:  # registered already by an earlier import of this module
-        pass
+    for name, function in zip(_GUIDED_OPS.values(), (guided_relu_grad, guided_relu6_grad)):
+        try:
+            tf.RegisterGradient(name)(function)
+        except KeyError:  # registered already by an earlier import of this module
+            pass
     _registered.append(True)
 
 
@@ -46,7 +54,8 @@ class GuidedGradCAM(core.GradientCAM):
     Same constructor and call as `GradCAM`. `explain` returns `heatmaps` of shape
     `(N, H, W, C)` (min-max scaled per image to [0, 1], so 0 maps to a mid value) and `cams`,
     the raw Grad-CAM. `guided_backprop(images, class_index)` gives the guided gradients alone.
-    Only ReLU and ReLU6 activations are guided.
+    Only ReLU and ReLU6 activations are guided; a saturated ReLU6 (input >= 6) passes no
+    gradient, as its own derivative. Other activations pass their ordinary gradient.
 
     Example:
     >>> picture = tfg.GuidedGradCAM(model)(image)  # (H, W, 3) in [0, 1], show with imshow
@@ -64,7 +73,7 @@ class GuidedGradCAM(core.GradientCAM):
     def _guided(self, images, classes, mask=None):
         x = self._preprocess(images)
         graph = tf.compat.v1.get_default_graph()
-        with graph.gradient_override_map({op: _GRADIENT_NAME for op in _GUIDED_OPS}):
+        with graph.gradient_override_map(_GUIDED_OPS):
             _, logits, outputs = self._forward(x)
         _, scores = self.target.select(logits, outputs, classes, mask)
         return tf.gradients(scores[:, 0], x)[0]
