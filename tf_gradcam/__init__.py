@@ -25,7 +25,7 @@ _EXPORTS = {
     "plot": "visualize",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
-_SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")
+_SUBMODULES = ("callbacks", "geometry", "layers", "metrics", "streaming", "targets")
 
 try:
     __version__ = _metadata.version("tf_gradcam")
