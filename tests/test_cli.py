@@ -423,15 +423,14 @@ def test_progress_bar_on_a_terminal(model_file, image_dir, tmp_path):
 
 
 def test_tensorflow_start_up_lines_are_quiet_by_default():
-    # cli.py imports only the standard library, so load it alone (as `python -m` would, before
-    # TensorFlow) and import TensorFlow through it.
-    script = (f"import importlib.util, os, sys\n"
-              f"spec = importlib.util.spec_from_file_location('cli', {str(_cli_path())!r})\n"
-              f"cli = importlib.util.module_from_spec(spec); spec.loader.exec_module(cli)\n"
-              f"assert 'tensorflow' not in sys.modules\n"
-              f"cli.quiet_tensorflow()\n"
-              f"import tensorflow as tf; tf.constant(1) + 1\n"
-              f"print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\n")
+    # The command line imports only the standard library (and NumPy) until a command runs;
+    # TensorFlow is then imported through `quiet_tensorflow`.
+    script = ("import os, sys\n"
+              "from tf_gradcam.cli import common\n"
+              "assert 'tensorflow' not in sys.modules\n"
+              "common.quiet_tensorflow()\n"
+              "import tensorflow as tf; tf.constant(1) + 1\n"
+              "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\n")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env=env, timeout=120)
@@ -441,14 +440,39 @@ def test_tensorflow_start_up_lines_are_quiet_by_default():
         assert noise not in quiet.stderr, quiet.stderr
 
 
-def test_a_log_level_the_user_set_is_left_alone(monkeypatch):
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
-    cli.quiet_tensorflow()
-    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+def test_help_version_and_usage_errors_do_not_import_tensorflow():
+    """`--help`, `--version`, each command's `--help` and usage errors answer without
+    TensorFlow (checked in `sys.modules`, not timed)."""
+    script = ("import sys\n"
+              "from tf_gradcam.cli import main\n"
+              "for argv in (['--help'], ['--version'], ['explain', '--help'],\n"
+              "             ['evaluate', '--help'], ['export', '--help'], ['report', '--help'],\n"
+              "             ['explain', 'x.png', '--model', 'm.keras', '--fit', 'bogus'],\n"
+              "             ['explain', 'x.png', '--model', 'm.keras', '--preprocess', 'bad'],\n"
+              "             ['explain', 'x.png', '--model', 'm.keras', '--method', 'bad'],\n"
+              "             ['explain', 'x.png']):\n"
+              "    try:\n"
+              "        main(argv)\n"
+              "    except SystemExit as exit_:\n"
+              "        print(argv[0], exit_.code, file=sys.stderr)\n"
+              "heavy = [m for m in ('tensorflow', 'keras', 'cv2', 'matplotlib') if m in sys.modules]\n"
+              "print('heavy:', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "heavy: []", done.stdout
+    codes = [line.split()[-1] for line in done.stderr.splitlines() if line[:1] != " "
+             and line.split()[-1].isdigit()]
+    assert codes == ["0"] * 6 + ["2"] * 4, done.stderr
+    assert "tf-gradcam 0." in done.stdout
+    assert "argument --fit: invalid choice: 'bogus'" in done.stderr
+    assert "Unknown preprocessing 'bad'" in done.stderr
 
 
-def _cli_path():
-    return pathlib.Path(files.__file__).with_name("cli.py")
+def test_the_module_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "tf_gradcam.cli", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tf-gradcam "), done.stderr
 
 
 def test_layers_lists_candidates_and_the_automatic_choice(model_file):
