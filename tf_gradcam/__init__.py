@@ -22,10 +22,12 @@ _EXPORTS = {
     "Occlusion": "occlusion", "ScoreCAM": "scorecam", "LayerInfo": "layers",
     "candidates": "layers", "list_layers": "layers", "export_saved_model": "export",
     "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
-    "plot": "visualize",
+    "plot": "visualize", "show": "notebook", "load_labels": "labels",
+    "write_report": "report",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
-_SUBMODULES = ("callbacks", "geometry", "layers", "metrics", "streaming", "targets")
+_SUBMODULES = ("callbacks", "geometry", "labels", "layers", "metrics", "streaming", "targets",
+               "visualize")
 
 try:
     __version__ = _metadata.version("tf_gradcam")

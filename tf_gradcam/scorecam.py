@@ -26,6 +26,7 @@ class ScoreCAM(core.Explainer):
             `None`.
         preprocess: As in `GradCAM`; the masks multiply the preprocessed input. Defaults to
             `None`.
+        labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:
         ValueError: Bad `batch_size` or `top_k`, or what `GradCAM` raises for model and layer.
@@ -37,14 +38,14 @@ class ScoreCAM(core.Explainer):
     method = "scorecam"
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
-                 output=None, target=None):
+                 output=None, target=None, labels=None):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Score-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
         self.batch_size = inputs.positive_int("batch_size", batch_size)
         if top_k is not None:
             inputs.positive_int("top_k", top_k)
-        self._use_graph(model, layer, preprocess, output=output, target=target)
+        self._use_graph(model, layer, preprocess, output=output, target=target, labels=labels)
         self._remember(locals())
         if not self.graph.targets[0].is_spatial:
             raise ValueError(
