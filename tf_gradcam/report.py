@@ -244,7 +244,7 @@ def _settings_table(run):
         return "<p class='dim'>no run.json: the run's settings are unknown.</p>"
     cells = []
     for key, value in run.items():
-        shown = value if isinstance(value, str) else json.dumps(value)
+        shown = None if value is None else value if isinstance(value, str) else json.dumps(value)
         cells.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(_text(shown))}"
                      f"</td></tr>")
     return f"<table class='settings'>{''.join(cells)}</table>"
@@ -270,22 +270,23 @@ background:#f4f4f6}
 header.top{background:#1e2230;color:#fff;padding:14px 20px}
 header.top h1{font-size:20px;margin:0 0 4px}
 header.top .dim{color:#b8bdd0}
+header.top a{color:#fff;text-decoration:none}
 .controls{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid #ddd;
 padding:10px 20px;display:flex;flex-wrap:wrap;gap:14px;align-items:center}
 .controls label{display:flex;gap:6px;align-items:center}
 .controls input[type=number]{width:4.5em}
 main{padding:16px 20px}
-#cards{display:flex;flex-wrap:wrap;gap:14px}
+#cards{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 .card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15);padding:10px 12px}
 .card[hidden]{display:none}
-.card h3{font-size:13px;margin:0 0 6px;max-width:560px;overflow:hidden;text-overflow:ellipsis;
+.card h3{font-size:13px;margin:0 0 6px;max-width:600px;overflow:hidden;text-overflow:ellipsis;
 white-space:nowrap}
 .pictures{display:flex;gap:8px;flex-wrap:wrap}
 figure{margin:0;text-align:center;font-size:12px}
-figure img,.missing{display:block;height:150px;max-width:220px;object-fit:contain;
+figure img,.missing{display:block;width:190px;height:150px;object-fit:contain;
 background:#eee;border-radius:4px}
-.missing{width:150px;line-height:150px;color:#888}
-figcaption{margin-top:3px;max-width:220px}
+.missing{line-height:150px;color:#888}
+figcaption{margin-top:3px;width:190px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .dim{color:#777;margin-left:4px}
 .meta{margin:6px 0 0;font-size:12px;color:#666}
 table{border-collapse:collapse;background:#fff}
@@ -383,7 +384,8 @@ def _page(title, run, images, cards, problems, class_options):
 <style>{_STYLE}</style></head>
 <body>
 <header class="top"><h1>{html.escape(title)}</h1>
-<div>{html.escape(facts)}<span class="dim">{where}</span></div></header>
+<div><a href="#problems-section">{html.escape(facts)}</a><span class="dim">{where}</span>
+</div></header>
 <div class="controls">
 <label>sort <select id="sort">
 <option value="order">run order</option><option value="name">file name</option>
@@ -401,7 +403,7 @@ placeholder="100"> %</label>
 <div id="cards">
 {"".join(cards)}
 </div>
-<section><h2>Failed and skipped files ({len(problems)})</h2>{_problems_table(problems)}</section>
+<section id="problems-section"><h2>Failed and skipped files ({len(problems)})</h2>{_problems_table(problems)}</section>
 <section><h2>Settings of the run</h2>{_settings_table(run)}</section>
 </main>
 <script>{_SCRIPT}</script>
