@@ -49,7 +49,7 @@ def caption(class_index, probability, method, labels=None):
     Example:
     >>> from tf_gradcam import pictures
     >>> pictures.caption(1, 0.5, "gradcam", ["square", "cross"])
-    'cross (1) 50.0%\ngradcam'
+    'cross (1) 50.0%\\ngradcam'
     """
     from tf_gradcam import visualize
 
