@@ -56,6 +56,10 @@ def add_parser(sub):
                          "overlay (default: on; --no-caption to leave it off)")
     ex.add_argument("--colorbar", action="store_true",
                     help="draw a colour bar on each overlay (default: off)")
+    ex.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                    help="write index.html, a page to browse the run, refreshed as it goes "
+                         "(default: on; --no-report for very large runs: the page holds every "
+                         "row, `tf-gradcam report OUT` writes it later)")
     ex.add_argument("--out", default="gradcam_out",
                     help="output folder: new or empty, or an earlier run with --resume / "
                          "--overwrite (default: gradcam_out)")
@@ -78,6 +82,10 @@ def add_parser(sub):
     common.add_model_options(ex)
     ex.set_defaults(func=run)
     return ex
+
+
+def _no_report(force=False):
+    return None
 
 
 def _megapixels(text):
@@ -196,16 +204,18 @@ def run(args):
                    f"{len(todo)} to go")
 
     summary = runs.Summary(out, fresh=not previous)
+    refresh = report_command.Refresh(out) if args.report else _no_report
     try:
-        report_command.write_report(out)  # a valid page from the start (and on --resume)
+        refresh(force=True)  # a valid page from the start (and on --resume)
         counts, stopped = stream.stream(todo, size, explainer, args, out, labels, summary,
-                                        lambda: report_command.write_report(out))
+                                        refresh)
     finally:
         summary.close()
+        refresh(force=True)
     if args.json:
         summary.write_json_array(out / runs.SUMMARY_JSON)
     where = out / (runs.SUMMARY_JSON if args.json else runs.SUMMARY_CSV)
-    page = out / "index.html"
+    page = out / "index.html" if args.report else "(none: --no-report)"
     skipped = f", {counts.skipped} skipped (unsupported format)" if counts.skipped else ""
     if stopped:
         left = len(todo) - counts.explained - counts.failed - counts.skipped

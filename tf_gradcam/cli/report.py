@@ -1,6 +1,7 @@
 """`tf-gradcam report OUT`: rebuild a run's `OUT/index.html` from its summary."""
 
 import pathlib
+import time
 
 from tf_gradcam import runs
 from tf_gradcam.cli import common
@@ -29,8 +30,26 @@ def run(args):
 
 def write_report(out):
     """`tf_gradcam.report.write_report(out)`: the one call explain and report make."""
-    try:
-        from tf_gradcam import report
-    except ImportError:  # TEMPORARY until tf_gradcam/report.py lands (visual helper)
-        return None
+    from tf_gradcam import report
+
     return report.write_report(out)
+
+
+class Refresh:
+    """`write_report(out)` during a run, at most ~1/`ratio` of the run's time: after a batch
+    it runs only when `ratio` times its last cost has passed since it last ran (the page
+    reads the whole summary, so on a long run it grows slower; the run does not). `force=True`
+    runs it anyway (the start and the end of a run)."""
+
+    def __init__(self, out, ratio=10.0):
+        self.out, self.ratio = out, ratio
+        self.calls, self.seconds, self._next = 0, 0.0, 0.0
+
+    def __call__(self, force=False):
+        start = time.perf_counter()
+        if not force and start < self._next:
+            return
+        write_report(self.out)
+        took = time.perf_counter() - start
+        self.calls, self.seconds = self.calls + 1, self.seconds + took
+        self._next = start + took * (1 + self.ratio)

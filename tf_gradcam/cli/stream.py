@@ -15,7 +15,6 @@ import pathlib
 import signal
 import sys
 import threading
-import time
 import typing
 
 from tf_gradcam.cli import common
@@ -237,7 +236,6 @@ def is_skipped(row):
 class Counts:
     def __init__(self):
         self.explained = self.failed = self.skipped = 0
-        self.report_seconds = 0.0
 
 
 def stream(todo, size, explainer, args, out, labels, summary, on_batch):
@@ -266,9 +264,7 @@ def stream(todo, size, explainer, args, out, labels, summary, on_batch):
         counts.explained += len({r["image"] for r in rows if not r["error"]})
         if bar is not None:
             bar.update(len({r["image"] for r in rows}))
-        start = time.perf_counter()
         on_batch()
-        counts.report_seconds += time.perf_counter() - start
 
     try:
         with StopSignal() as stop, concurrent.futures.ThreadPoolExecutor(workers) as pool, \
