@@ -51,9 +51,10 @@ def write_report(out_dir, *, title=None):
         raise ValueError(f"`out_dir` is the output folder of a run; {str(out)!r} is not a "
                          f"folder. Received: out_dir={str(out_dir)!r}")
     run = _read_run(out)
-    cwd = pathlib.Path(run.get("cwd") or os.getcwd())
+    cwd = str(run.get("cwd") or os.getcwd())
     images, problems = _group(_read_rows(out))
-    cards = [_card(out, cwd, image, rows, run) for image, rows in images.items()]
+    where = os.path.abspath(out)
+    cards = [_card(where, cwd, image, rows, run) for image, rows in images.items()]
     page = _page(title or f"tf-gradcam report: {out.resolve().name}", run, images, cards,
                  problems, _class_options(images))
     target = out / PAGE
@@ -132,36 +133,42 @@ def _percent(p):
 
 
 def _resolve(cwd, value):
-    if not value:
-        return None
-    path = pathlib.Path(value)
-    return path if path.is_absolute() else cwd / path
+    """A path of the summary (relative to the run's working folder) as an absolute `str`."""
+    return os.path.normpath(os.path.join(cwd, str(value))) if value else None
 
 
 def _href(out, path):
-    """`path` as a URL relative to the page (quoted: file names are user data)."""
+    """`path` (absolute) as a URL relative to the page (quoted: file names are user data)."""
     try:
         relative = os.path.relpath(path, out)
     except ValueError:  # another drive (Windows): an absolute file URL
-        return pathlib.Path(path).resolve().as_uri()
-    return urllib.parse.quote(pathlib.Path(relative).as_posix())
+        return pathlib.Path(path).as_uri()
+    return urllib.parse.quote(relative.replace(os.sep, "/"))
+
+
+#: Thumbnails known to exist (absolute paths): a refresh per batch skips their checks.
+_MADE = set()
 
 
 def _thumbnail(out, source, run):
-    """The thumbnail of `source` in `OUT/thumbnails/` (made once), or `None` where it cannot
-    be read."""
+    """The file name of `source`'s thumbnail in `OUT/thumbnails/` (made once), or `None`
+    where it cannot be read. Its name hashes the source's path, size and time, so a changed
+    file gets a new one."""
     from tf_gradcam import files, geometry
 
     try:
-        stat = source.stat()
+        stat = os.stat(source)
     except OSError:
         return None
-    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{THUMBNAIL_SIZE}"
+    key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{THUMBNAIL_SIZE}"
     digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in source.stem)[:40]
-    target = out / THUMBNAILS / f"{stem}_{digest}.jpg"
-    if target.is_file():
-        return target
+    stem = os.path.splitext(os.path.basename(source))[0]
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:40]
+    name = f"{stem}_{digest}.jpg"
+    target = os.path.join(out, THUMBNAILS, name)
+    if target in _MADE or os.path.isfile(target):
+        _MADE.add(target)
+        return name
     import cv2
 
     try:
@@ -173,11 +180,12 @@ def _thumbnail(out, source, run):
                                 [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             return None
-        target.parent.mkdir(exist_ok=True)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
         files.write_atomic(target, data.tobytes())
     except (OSError, ValueError, cv2.error):
         return None
-    return target
+    _MADE.add(target)
+    return name
 
 
 def _figure(out, source, thumbnail, caption, title=None, size=None):
@@ -185,7 +193,8 @@ def _figure(out, source, thumbnail, caption, title=None, size=None):
     if thumbnail is None:
         picture = "<div class='missing'>no preview</div>"
     else:
-        picture = f"<img src='{_href(out, thumbnail)}' loading='lazy' alt='{_attr(caption)}'>"
+        src = f"{THUMBNAILS}/{urllib.parse.quote(thumbnail)}"
+        picture = f"<img src='{src}' loading='lazy' alt='{_attr(caption)}'>"
     if source is not None:
         picture = f"<a href='{_href(out, source)}'>{picture}</a>"
     extra = f"<span class='dim'>{html.escape(size)}</span>" if size else ""
