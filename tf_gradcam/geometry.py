@@ -99,6 +99,24 @@ def _image(image):
     return array
 
 
+def as_heatmap(heatmap, dtype=np.float32):
+    """A heatmap as a finite 2D array of `dtype` (`(H, W, 1)` is squeezed).
+
+    Raises:
+        ValueError: Not 2D, empty, or holding NaN/inf.
+    """
+    heat = np.asarray(heatmap, dtype=dtype)
+    if heat.ndim == 3 and heat.shape[-1] == 1:
+        heat = heat[..., 0]
+    if heat.ndim != 2 or 0 in heat.shape:
+        raise ValueError("A heatmap is 2D (height, width). "
+                         f"Received: heatmap.shape={np.shape(heatmap)}")
+    if not np.all(np.isfinite(heat)):
+        raise ValueError("The heatmap contains NaN or infinite values. "
+                         "Received: heatmap with non-finite values")
+    return heat
+
+
 def capped_size(size, max_size=None):
     """`(H, W)` scaled down (aspect kept, each side at least 1) so the long side is at most
     `max_size`; unchanged when it already fits or `max_size` is `None`.
@@ -258,13 +276,7 @@ def to_original(heatmap, placement, max_size=None):  # noqa: F811 - the argument
     if not isinstance(placement, Placement):
         raise TypeError(f"`placement` is what `fit` returned. "
                         f"Received: placement={placement!r}")
-    heat = np.asarray(heatmap, dtype=np.float32)
-    if heat.ndim != 2 or 0 in heat.shape:
-        raise ValueError("A heatmap is 2D (height, width). "
-                         f"Received: heatmap.shape={np.shape(heatmap)}")
-    if not np.all(np.isfinite(heat)):
-        raise ValueError("The heatmap contains NaN or infinite values. "
-                         "Received: heatmap with non-finite values")
+    heat = as_heatmap(heatmap)
     H, W = placement.original_size
     out_h, out_w = capped_size((H, W), max_size)
     # Only the heatmap's target box covers the photo (padding is dropped, not blended in).

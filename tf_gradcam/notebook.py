@@ -113,7 +113,8 @@ def html(exp, images=None, *, alpha=0.4, colormap="jet", max_images=16):
     images = exp.images if images is None else images
     items = _items(exp, images)
     layer = ", ".join(exp.layer) if isinstance(exp.layer, (list, tuple)) else exp.layer
-    head = (f"<div style='font:13px sans-serif;margin-bottom:4px'><b>{_html.escape(str(exp.method))}"
+    head = (f"<div style='font:13px sans-serif;margin-bottom:4px'>"
+            f"<b>{_html.escape(str(exp.method))}"
             f"</b> on layer <code>{_html.escape(str(layer))}</code>: {len(items)} image"
             f"{'' if len(items) == 1 else 's'}")
     if len(items) > max_images:
@@ -135,7 +136,8 @@ def html(exp, images=None, *, alpha=0.4, colormap="jet", max_images=16):
 def _cell(src, caption, title=None):
     tip = f" title='{_html.escape(title, quote=True)}'" if title else ""
     return (f"<figure style='{_CELL}'{tip}><img src='{src}' style='display:block;"
-            f"height:{_SHOWN}px;margin:auto'><figcaption>{_html.escape(caption)}</figcaption></figure>")
+            f"height:{_SHOWN}px;margin:auto'><figcaption>{_html.escape(caption)}"
+            "</figcaption></figure>")
 
 
 class Shown:

@@ -216,7 +216,8 @@ def _card(out, cwd, image, rows, run):
                        "original", size=size)]
     for row in rows:
         overlay = _resolve(cwd, row.get("overlay"))
-        caption = f"{_text(row.get('rank'))}. {_class_label(row)} {_percent(row.get('probability'))}"
+        caption = (f"{_text(row.get('rank'))}. {_class_label(row)} "
+                   f"{_percent(row.get('probability'))}")
         figures.append(_figure(out, overlay, _thumbnail(out, overlay, run) if overlay else None,
                                caption, title=row.get("class_name") or None))
     probs = " ".join(f"{r.get('class_index')}:{_number(r.get('probability'), '')}"
@@ -266,7 +267,8 @@ def _problems_table(problems):
     for row in problems:
         error = str(row.get("error"))
         status = "skipped" if error.startswith("skipped:") else "failed"
-        rows.append(f"<tr class='{status}'><td>{status}</td><td>{html.escape(_text(row.get('image')))}"
+        rows.append(f"<tr class='{status}'><td>{status}</td>"
+                    f"<td>{html.escape(_text(row.get('image')))}"
                     f"</td><td>{html.escape(error)}</td>"
                     f"<td>{html.escape(_text(row.get('note')))}</td></tr>")
     return ("<table id='problems'><thead><tr><th>status</th><th>file</th><th>error</th>"
@@ -412,7 +414,8 @@ placeholder="100"> %</label>
 <div id="cards">
 {"".join(cards)}
 </div>
-<section id="problems-section"><h2>Failed and skipped files ({len(problems)})</h2>{_problems_table(problems)}</section>
+<section id="problems-section"><h2>Failed and skipped files ({len(problems)})</h2>
+{_problems_table(problems)}</section>
 <section><h2>Settings of the run</h2>{_settings_table(run)}</section>
 </main>
 <script>{_SCRIPT}</script>

@@ -84,15 +84,9 @@ def colorize(heatmap, colormap="jet"):
     Raises:
         ValueError: `heatmap` is not 2D or holds NaN/inf.
     """
-    heat = np.asarray(heatmap, dtype=np.float64)
-    if heat.ndim == 3 and heat.shape[-1] == 1:
-        heat = heat[..., 0]
-    if heat.ndim != 2 or 0 in heat.shape:
-        raise ValueError("A heatmap is 2D (height, width). "
-                         f"Received: heatmap.shape={np.shape(heatmap)}")
-    if not np.all(np.isfinite(heat)):
-        raise ValueError("The heatmap contains NaN or infinite values. "
-                         "Received: heatmap with non-finite values")
+    from tf_gradcam import geometry
+
+    heat = geometry.as_heatmap(heatmap, np.float64)
     index = np.round(np.clip(heat, 0.0, 1.0) * 255.0).astype(np.intp)
     return _lut(colormap)[index]
 
