@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,18 +65,26 @@ print(json.dumps({"import": t1 - t0, "model load": t2 - t1, "explainer build": t
 """
 
 
-def timed(command, env, cwd=None):
+def timed(command, env, cwd):
+    """Wall and CPU seconds (user + system) of one fresh process, and its result. `cwd` is a
+    folder without a `tf_gradcam` (`python -m` puts the working folder first on the path)."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
-    return time.perf_counter() - start, done
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, done
 
 
-def median_time(command, env, repeat, cwd=None):
-    times = []
+def median_time(command, env, repeat, cwd, status):
+    walls, cpus = [], []
     for _ in range(repeat):
-        seconds, done = timed(command, env, cwd)
-        times.append(seconds)
-    return statistics.median(times), done
+        wall, cpu, done = timed(command, env, cwd)
+        if done.returncode != status:
+            raise SystemExit(f"{command} exited {done.returncode}: {done.stderr[-2000:]}")
+        walls.append(wall)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def environment(source):
@@ -116,40 +125,48 @@ def main(argv=None):
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
         photo = make_photo(tmp / "photo.jpg")
         rows = []
-        for label, argv_tail in (("`--help`", ["--help"]),
-                                 ("`explain --help`", ["explain", "--help"]),
-                                 ("usage error (`explain` without `--model`)", ["explain", "x"])):
+        for label, argv_tail, status in (
+                ("`--help`", ["--help"], 0), ("`--version`", ["--version"], 0),
+                ("`explain --help`", ["explain", "--help"], 0),
+                ("usage error (`explain` without `--model`)", ["explain", "x"], 2)):
             times = []
             for source in (before, ROOT):
-                seconds, _ = median_time([sys.executable, "-m", "tf_gradcam.cli"] + argv_tail,
-                                         environment(source), args.repeat)
-                times.append(seconds)
+                if argv_tail == ["--version"] and source == before:
+                    times.append((float("nan"), float("nan")))  # 0.2.0 had no --version
+                    continue
+                times.append(median_time([sys.executable, "-m", "tf_gradcam.cli"] + argv_tail,
+                                         environment(source), args.repeat, tmp, status))
             rows.append((label, *times))
         times = []
         extra = ["--preprocess", preprocess] if preprocess else []
         for k, source in enumerate((before, ROOT)):
-            runs = []
+            walls, cpus = [], []
             for r in range(args.repeat):
                 command = [sys.executable, "-m", "tf_gradcam.cli", "explain", str(photo),
                            "--model", model, "--out", str(tmp / f"out{k}_{r}")] + extra
-                seconds, done = timed(command, environment(source))
+                wall, cpu, done = timed(command, environment(source), tmp)
                 if done.returncode != 0:
                     raise SystemExit(f"explain failed ({source}): {done.stderr[-2000:]}")
-                runs.append(seconds)
-            times.append(statistics.median(runs))
+                walls.append(wall)
+                cpus.append(cpu)
+            times.append((statistics.median(walls), statistics.median(cpus)))
         rows.append(("one-image `explain` end to end", *times))
-        _, done = timed([sys.executable, "-c", PHASES, model, str(photo), preprocess,
-                         str(tmp / "one.png")], environment(ROOT))
+        _, _, done = timed([sys.executable, "-c", PHASES, model, str(photo), preprocess,
+                            str(tmp / "one.png")], environment(ROOT), tmp)
         if done.returncode != 0:
             raise SystemExit(done.stderr[-2000:])
         phases = json.loads(done.stdout.strip().splitlines()[-1])
 
     lines = [f"# CLI start-up ({name})", "",
              f"Measured by `python benchmarks/cli_startup.py` on {platform.machine()}, "
-             f"{os.cpu_count()} CPUs, Python {platform.python_version()}; wall time of a fresh "
-             f"process, median of {args.repeat}. 'before' is revision {args.before} (0.2.0).", "",
-             "| command | before (s) | now (s) | before / now |", "|---|---:|---:|---:|"]
-    lines += [f"| {label} | {a:.2f} | {b:.2f} | {a / b:.1f}x |" for label, a, b in rows]
+             f"{os.cpu_count()} CPUs (shared with other jobs: load average "
+             f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}; wall and CPU "
+             f"(user + system) time of a fresh process, median of {args.repeat}. 'before' is "
+             f"revision {args.before} (0.2.0).", "",
+             "| command | before: wall s | before: CPU s | now: wall s | now: CPU s | "
+             "before / now (wall) |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {a[0]:.2f} | {a[1]:.2f} | {b[0]:.2f} | {b[1]:.2f} | "
+              f"{a[0] / b[0]:.1f}x |".replace("nan", "-") for label, a, b in rows]
     total = sum(phases.values())
     lines += ["", f"One-image `explain` with the working tree's code, by phase (one fresh "
                   f"process, sum {total:.2f} s; the CLI's own file handling, run.json, the "

@@ -74,14 +74,16 @@ def run_cli_here(args):
     return code, time.perf_counter() - start
 
 
-def peak_rss_mib(args):
-    """Peak RSS of one `tf-gradcam` process (MiB) and its wall time."""
+def peak_rss_mib(args, env=None, command=None):
+    """Peak RSS of one `tf-gradcam` process (MiB) and its wall time (`command` replaces the
+    console script, e.g. `python -m tf_gradcam.cli` with another source tree in `env`)."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
              "r = subprocess.run(sys.argv[1:], capture_output=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
              "time.perf_counter() - t)")
-    result = subprocess.run([sys.executable, "-c", probe] + cli_command() + [str(a) for a in args],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", probe] + (command or cli_command())
+                            + [str(a) for a in args], capture_output=True, text=True,
+                            check=True, env=env)
     code, kib, seconds = result.stdout.split()
     if int(code) != 0:
         raise RuntimeError(f"tf-gradcam exited with {code}")
@@ -155,19 +157,11 @@ def before_after(tmp, folder, model_path, batch_size, revision):
                            HERE.parent)):
         env = dict(os.environ, PYTHONPATH=str(source))
         out = tmp / f"compare_{len(rows)}"
-        probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                 "r = subprocess.run(sys.argv[1:], capture_output=True); "
-                 "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-                 "time.perf_counter() - t)")
-        command = [sys.executable, "-m", "tf_gradcam.cli", "explain", str(folder), "--model",
-                   str(model_path), "--out", str(out), "--batch-size", str(batch_size)]
-        result = subprocess.run([sys.executable, "-c", probe] + command, capture_output=True,
-                                text=True, check=True, env=env)
-        code, kib, seconds = result.stdout.split()
-        if int(code) != 0:
-            raise RuntimeError(f"tf-gradcam ({label}) exited with {code}")
+        rss, seconds = peak_rss_mib(["explain", folder, "--model", model_path, "--out", out,
+                                     "--batch-size", batch_size], env,
+                                    [sys.executable, "-m", "tf_gradcam.cli"])
         written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-        rows.append((label, float(seconds), int(kib) / 1024, written / 2 ** 20))
+        rows.append((label, seconds, rss, written / 2 ** 20))
     return rows
 
 

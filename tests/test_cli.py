@@ -460,11 +460,13 @@ def test_help_version_and_usage_errors_do_not_import_tensorflow():
               "             ['explain', 'x.png', '--model', 'm.keras', '--fit', 'bogus'],\n"
               "             ['explain', 'x.png', '--model', 'm.keras', '--preprocess', 'bad'],\n"
               "             ['explain', 'x.png', '--model', 'm.keras', '--method', 'bad'],\n"
-              "             ['explain', 'x.png']):\n"
+              "             ['explain', 'x.png'], ['layers', 'no/such/model.keras']):\n"
               "    try:\n"
               "        main(argv)\n"
               "    except SystemExit as exit_:\n"
               "        print(argv[0], exit_.code, file=sys.stderr)\n"
+              "    else:\n"
+              "        print(argv[0], 'returned', file=sys.stderr)\n"
               "heavy = [m for m in ('tensorflow', 'keras', 'cv2', 'matplotlib') if m in sys.modules]\n"
               "print('heavy:', heavy)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -474,6 +476,7 @@ def test_help_version_and_usage_errors_do_not_import_tensorflow():
     codes = [line.split()[-1] for line in done.stderr.splitlines() if line[:1] != " "
              and line.split()[-1].isdigit()]
     assert codes == ["0"] * 6 + ["2"] * 4, done.stderr
+    assert "model file 'no/such/model.keras' does not exist" in done.stderr
     assert "tf-gradcam 0." in done.stdout
     assert "argument --fit: invalid choice: 'bogus'" in done.stderr
     assert "Unknown preprocessing 'bad'" in done.stderr

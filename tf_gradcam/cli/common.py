@@ -33,11 +33,11 @@ def load_model(path):
     Raises:
         UsageError: The file is missing or Keras cannot load it.
     """
+    if not pathlib.Path(path).is_file():  # before TensorFlow: a usage error answers at once
+        raise UsageError(f"model file {path!r} does not exist; pass --model a .keras file")
     quiet_tensorflow()
     import keras
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"model file {path!r} does not exist; pass --model a .keras file")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - any loader failure is a usage error here

@@ -97,11 +97,14 @@ def read_boxes(path, paths, size):
 
 
 def _original_size(path):
-    import cv2
-    import numpy as np
+    """`(height, width)` the file declares (its header; decoded only for other formats)."""
+    from tf_gradcam import files
 
-    image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
-    return image.shape[:2]
+    data = path.read_bytes()
+    header = files.read_header(data)
+    if header is not None:
+        return header.height, header.width
+    return files.decode_photo(data).original_size
 
 
 def _score(name, explainer, images, heatmaps, classes, boxes, args):
