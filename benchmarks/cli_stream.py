@@ -74,14 +74,16 @@ def run_cli_here(args):
     return code, time.perf_counter() - start
 
 
-def peak_rss_mib(args):
-    """Peak RSS of one `tf-gradcam` process (MiB) and its wall time."""
+def peak_rss_mib(args, env=None, command=None):
+    """Peak RSS of one `tf-gradcam` process (MiB) and its wall time (`command` replaces the
+    console script, e.g. `python -m tf_gradcam.cli` with another source tree in `env`)."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
              "r = subprocess.run(sys.argv[1:], capture_output=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
              "time.perf_counter() - t)")
-    result = subprocess.run([sys.executable, "-c", probe] + cli_command() + [str(a) for a in args],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", probe] + (command or cli_command())
+                            + [str(a) for a in args], capture_output=True, text=True,
+                            check=True, env=env)
     code, kib, seconds = result.stdout.split()
     if int(code) != 0:
         raise RuntimeError(f"tf-gradcam exited with {code}")
@@ -136,8 +138,31 @@ def throughput(tmp, photos, photo_size, batch_size, model_images):
     rates.append(model_rate())
     model_rate = sum(rates) / len(rates)
     return {"model_rate": model_rate, "model_rates": rates, "cli_rate": cli_rate,
-            "cli_wall": t_full,
+            "cli_wall": t_full, "folder": folder, "model_path": model_path,
             "decode_ms": decode_ms, "write_ms": write_ms, "serial_rate": serial_rate}
+
+
+def before_after(tmp, folder, model_path, batch_size, revision):
+    """The same folder through the 0.2.0 command line (224x224 overlays, no captions, no
+    report; `git archive` of `revision`) and the working tree's (overlays at the photo's size,
+    captions, the report page): wall time and peak RSS of each, one fresh process each."""
+    before = tmp / "before_src"
+    before.mkdir()
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", revision, "tf_gradcam"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+    rows = []
+    for label, source in ((f"0.2.0 ({revision}): 224x224 overlays", before),
+                          ("now: photo-size overlays (1024x768), captions, index.html",
+                           HERE.parent)):
+        env = dict(os.environ, PYTHONPATH=str(source))
+        out = tmp / f"compare_{len(rows)}"
+        rss, seconds = peak_rss_mib(["explain", folder, "--model", model_path, "--out", out,
+                                     "--batch-size", batch_size], env,
+                                    [sys.executable, "-m", "tf_gradcam.cli"])
+        written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        rows.append((label, seconds, rss, written / 2 ** 20))
+    return rows
 
 
 def memory(tmp, sizes, batch_size):
@@ -163,6 +188,8 @@ def main(argv=None):
                         help="images per model-only measurement (one before, one after)")
     parser.add_argument("--memory", type=int, nargs="+", default=(1000, 10000))
     parser.add_argument("--memory-batch-size", type=int, default=64)
+    parser.add_argument("--before", default="94cc946",
+                        help="git revision of the 'before' row (default: 0.2.0's 94cc946)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
 
@@ -173,6 +200,8 @@ def main(argv=None):
     try:
         speed = throughput(tmp, args.photos, tuple(args.photo_size), args.batch_size,
                            args.model_images)
+        compare = before_after(tmp, speed["folder"], speed["model_path"], args.batch_size,
+                               args.before)
         mem = memory(tmp, args.memory, args.memory_batch_size)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -204,6 +233,19 @@ def main(argv=None):
         f"between a {args.photos // 10}-image and a {args.photos}-image run (fixed start-up "
         f"cancels); the {args.photos}-image run took {speed['cli_wall']:.1f} s end to end "
         "in-process.",
+        "",
+        f"## Before and after: the same {args.photos} photos ({w}x{h}), ResNet50, one fresh "
+        "process each",
+        "",
+        "| command line | wall s (with start-up) | peak RSS MiB | written MiB |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {label} | {seconds:.1f} | {rss:.0f} | {mib:.0f} |"
+              for label, seconds, rss, mib in compare]
+    lines += [
+        "",
+        f"Full-resolution overlays and the report cost "
+        f"{compare[1][1] / compare[0][1]:.2f}x the 0.2.0 run's time here.",
         "",
         f"## Memory: peak RSS of the `tf-gradcam` process, shapes CNN (64x64), 128x96 JPEGs, "
         f"batch {args.memory_batch_size}",

@@ -88,12 +88,31 @@ def test_pipeline_end_to_end_with_bad_files(model_path, image_dir, tmp_path, cap
 
     import cv2
 
-    picture = cv2.imread(str(overlays[0]))
-    assert picture.shape == (SIZE, SIZE, 3)
+    for row in rows:  # overlays at the photo's own size, as tf-gradcam explain writes them
+        photo = cv2.imread(row["image"])
+        assert cv2.imread(row["overlay"]).shape == photo.shape
+        assert (row["original_height"], row["original_width"]) == photo.shape[:2]
 
     # A second run into the same folder refuses instead of mixing results.
     assert main(argv) == 2
     assert "already holds the results" in capsys.readouterr().err
+
+
+def test_the_pixel_budget_refuses_large_images_before_decoding(model_path, tmp_path, capsys):
+    import cv2
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "small.png"), np.full((SIZE, SIZE, 3), 90, np.uint8))  # 256 px
+    cv2.imwrite(str(folder / "large.png"), np.full((30, 40, 3), 90, np.uint8))  # 1200 px
+    out = tmp_path / "out"
+    assert main(["--input", str(folder), "--model", str(model_path), "--output", str(out),
+                 "--max-pixels", "0.001", "--no-caption", "--fit", "pad",
+                 "--runner", "DirectRunner"]) == 1
+    assert "explained 1 image(s), 1 failed" in capsys.readouterr().out
+    (failed,) = read_jsonl(out, "failed")
+    assert failed["error"].startswith("read: image too large: 0.0012 MP > 0.001 MP"), failed
+    assert (failed["original_height"], failed["original_width"]) == (30, 40)
 
 
 class FailOnBlack(GradCAMModelHandler):

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tf_gradcam import cli, evaluate_cli, synthetic
+from tf_gradcam import cli, synthetic
+from tf_gradcam.cli import evaluate as evaluate_cli
 
 MODEL = str(pathlib.Path(synthetic.__file__).parent / "assets" / "shapes_cnn.keras")
 

@@ -106,3 +106,83 @@ def test_write_atomic_leaves_no_partial_file(tmp_path):
 def test_png_bytes_round_trip(picture):
     decoded, _ = files.decode_image(files.png_bytes(picture), None)
     assert np.array_equal(decoded, picture)
+
+
+def test_expand_inputs_every_file_lists_other_formats_but_no_hidden_ones(tmp_path):
+    for name in ("a.png", "b.heic", ".DS_Store", "c.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [str(r) for _, r in files.expand_inputs([tmp_path])] == ["a.png", "c.tif"]
+    every = files.expand_inputs([tmp_path], every_file=True)
+    assert [str(r) for _, r in every] == ["a.png", "b.heic", "c.tif"]
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".gif", ".tiff"])
+def test_read_header_gives_the_size_of_every_format(picture, ext):
+    header = files.read_header(encode(picture, ext))
+    assert (header.height, header.width, header.pages) == (20, 30, 1)
+    assert header.format == {".jpg": "jpeg", ".tiff": "tiff"}.get(ext, ext[1:])
+
+
+def test_read_header_counts_pages_and_frames(picture):
+    from PIL import Image  # comes with matplotlib
+
+    ok, tiff = cv2.imencodemulti(".tiff", [picture[..., 0]] * 3)
+    assert ok and files.read_header(tiff.tobytes()).pages == 3
+    import io
+
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(picture), Image.fromarray(255 - picture)]
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    header = files.read_header(buffer.getvalue())
+    assert (header.format, header.height, header.width, header.pages) == ("gif", 20, 30, 2)
+    photo = files.decode_photo(buffer.getvalue())
+    assert photo.note.endswith("GIF: first frame of 2") and photo.image.shape == (20, 30, 3)
+
+
+def test_read_header_of_a_jpeg_with_exif_before_its_frame(picture):
+    data = encode(picture, ".jpg")
+    app1 = b"\xff\xe1" + (2 + 1000).to_bytes(2, "big") + b"Exif\x00\x00" + bytes(994)
+    assert files.read_header(data[:2] + app1 + data[2:])[1:3] == (20, 30)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello", b"\x89PNG\r\n\x1a\n\0\0", b"GIF89a"])
+def test_read_header_of_unknown_or_short_bytes_is_none(data):
+    assert files.read_header(data) is None
+
+
+def test_the_pixel_budget_is_checked_on_the_header_before_decoding(picture):
+    # A PNG header declaring 30000 x 30000 pixels, with no pixel data: refused from the header
+    # alone (decoding would fail differently, or allocate 2.7 GB).
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">II", 30000, 30000) + bytes([8, 2, 0, 0, 0])
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    with pytest.raises(files.ImageTooLarge, match=re.escape("image too large: 900 MP > 100 MP")) \
+            as caught:
+        files.decode_image(b"\x89PNG\r\n\x1a\n" + chunk, (8, 8))
+    assert caught.value.size == (30000, 30000)
+    with pytest.raises(ValueError, match=re.escape("image too large: 0.0006 MP > 0.0005 MP")):
+        files.decode_photo(encode(picture), max_pixels=500)  # 600 pixels
+    assert files.decode_photo(encode(picture), max_pixels=600).image.shape == (20, 30, 3)
+    assert files.decode_photo(encode(picture), max_pixels=None).original_size == (20, 30)
+
+
+def test_large_jpegs_are_decoded_at_reduced_scale_only_when_the_cap_allows(picture):
+    data = encode(cv2.resize(picture, (960, 640), interpolation=cv2.INTER_NEAREST), ".jpg")
+    full = files.decode_photo(data)
+    assert full.image.shape == (640, 960, 3) and full.note == ""
+    for max_size, factor in ((960, 1), (480, 2), (300, 2), (240, 4), (100, 8)):
+        photo = files.decode_photo(data, max_size=max_size)
+        assert photo.original_size == (640, 960)
+        assert photo.image.shape[:2] == (640 // factor, 960 // factor), max_size
+        assert ("1/" in photo.note) == (factor > 1)
+
+
+def test_a_multi_page_16_bit_tiff_gives_its_first_page_scaled(picture):
+    pages = [cv2.cvtColor(picture, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257,
+             np.zeros((20, 30, 3), np.uint16)]
+    ok, data = cv2.imencodemulti(".tiff", pages)
+    photo = files.decode_photo(data.tobytes())
+    assert np.array_equal(photo.image, picture)
+    assert photo.note == "16 bits scaled to 8 (/257); TIFF: first page of 2"

@@ -32,7 +32,8 @@ def test_rows_of_one_class_per_image():
         "image": "x/a.png", "rank": 1, "class_index": 0, "class_name": "cat", "score": 5.0,
         "probability": pytest.approx(0.7), "heatmap_mean": pytest.approx(0.05),
         "heatmap_peak_yx": [1, 3], "layer": "conv", "method": "hirescam",
-        "overlay": "o/a.png", "note": "n", "error": ""}]
+        "overlay": "o/a.png", "original_width": None, "original_height": None, "note": "n",
+        "error": ""}]
     assert list(rows[0]) == list(records.FIELDS)
     second = records.explanation_rows(batch(), 1, "b.png")[0]
     assert second["probability"] == pytest.approx(0.6) and second["overlay"] == ""
@@ -80,3 +81,16 @@ def test_json_safe_converts_without_modifying():
     value = {"a": np.float32(0.5), "b": (np.int64(2), float("inf")), "c": np.eye(2)}
     assert records.json_safe(value) == {"a": 0.5, "b": [2, None], "c": [[1.0, 0.0], [0.0, 1.0]]}
     assert isinstance(value["b"], tuple)
+
+
+def test_a_row_with_the_photos_size_gives_the_peak_in_its_pixels():
+    heat = np.zeros((4, 8), np.float32)
+    heat[3, 2] = 1.0  # pixel (3, 2) of a 4x8 map covers rows 75-99, columns 50-74 of 100x200
+    item = records.Explained(rank=1, class_index=0, score=1.0, probability=None, heatmap=heat)
+    row = records.row("a.png", item, layer="c", method="gradcam", original_size=(100, 200))
+    assert row["heatmap_peak_yx"] == [75, 50]
+    assert (row["original_height"], row["original_width"]) == (100, 200)
+    assert records.row("a.png", item, layer="c", method="gradcam")["heatmap_peak_yx"] == [3, 2]
+    failed = records.failure_row("big.png", "image too large", original_size=(9, 7))
+    assert (failed["original_height"], failed["original_width"], failed["rank"]) == (9, 7, None)
+    assert records.from_csv(records.csv_values(failed)) == failed

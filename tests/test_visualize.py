@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tf_gradcam as tfg
+from tf_gradcam import visualize
 
 
 def test_lut_is_matplotlib_colormap():
@@ -69,3 +70,86 @@ def test_plot_panels_titles_and_pixels():
     assert len(tfg.plot(image, heats[0], show_image=False).axes) == 1
     with pytest.raises(ValueError, match="one title per heatmap"):
         tfg.plot(image, heats, ["only one"])
+
+
+# --- captions and colour bars ------------------------------------------------------------
+
+CAPTION = "Egyptian cat (285) 62.3%\ngradcam"
+
+
+def _box_mask(shape, box):
+    top, left, bottom, right = box
+    mask = np.zeros(shape[:2], bool)
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (224, 224), (300, 451), (451, 300), (40, 900),
+                                   (1536, 2048)])
+def test_caption_changes_pixels_only_inside_its_box(shape):
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    heat = rng.uniform(0, 1, (7, 7))
+    plain = tfg.overlay(image, heat)
+    captioned = tfg.overlay(image, heat, caption=CAPTION)
+    box = visualize.caption_box(shape, CAPTION)
+    inside = _box_mask(shape, box)
+    changed = np.any(plain != captioned, axis=-1)
+    assert changed.any() and not changed[~inside].any()
+    top, left, bottom, right = box
+    assert 0 <= top < bottom <= shape[0] and 0 <= left < right <= shape[1]
+    region = captioned[top:bottom, left:right].astype(int)
+    # opaque: the box is the box colour or text, whatever the image below was
+    assert ((region == 24).all(-1) | (region.min(-1) > 24)).all()
+    assert (region > 200).all(-1).sum() > 20               # white text was drawn
+
+
+def test_caption_scales_with_the_image_and_fits_it():
+    small = visualize.caption_box((224, 224), CAPTION)
+    large = visualize.caption_box((2240, 2240), CAPTION)
+    assert 8 <= (large[2] - large[0]) / (small[2] - small[0]) <= 12   # about 10x
+    assert (large[2] - large[0]) > 100                      # legible on a big photo
+    narrow = visualize.caption_box((200, 60), "a very long class name that cannot fit 99.9%")
+    assert narrow[3] <= 60
+
+
+def test_colorbar_shows_the_colormap_inside_its_box_only():
+    image = np.full((300, 451, 3), 128, np.uint8)
+    heat = np.zeros((10, 10))
+    plain = tfg.overlay(image, heat, colormap="viridis")
+    barred = tfg.overlay(image, heat, colormap="viridis", colorbar=True)
+    box = visualize.colorbar_box(image.shape)
+    changed = np.any(plain != barred, axis=-1)
+    assert changed.any() and not changed[~_box_mask(image.shape, box)].any()
+    lut = tfg.colormap_lut("viridis")
+    region = barred[box[0]:box[2], box[1]:box[3]]
+    column = region[:, region.shape[1] // 4 if region.shape[1] > 8 else 2]
+    colours = {tuple(c) for c in column}
+    assert tuple(lut[255]) in colours and tuple(lut[0]) in colours   # top 1, bottom 0
+    rows_of = {tuple(c): i for i, c in enumerate(column)}
+    assert rows_of[tuple(lut[255])] < rows_of[tuple(lut[0])]
+
+
+def test_caption_and_colorbar_leave_inputs_untouched_and_check_types():
+    image = np.zeros((50, 80, 3), np.uint8)
+    heat = np.zeros((5, 5))
+    tfg.overlay(image, heat, caption="x\ny", colorbar=True)
+    assert not image.any() and not heat.any()
+    with pytest.raises(TypeError, match="Received: caption=3"):
+        tfg.overlay(image, heat, caption=3)
+    assert np.array_equal(tfg.overlay(image, heat, caption=""), tfg.overlay(image, heat))
+
+
+def test_non_ascii_caption_is_drawn_as_ascii():
+    image = np.zeros((100, 200, 3), np.uint8)
+    heat = np.zeros((5, 5))
+    assert np.array_equal(tfg.overlay(image, heat, caption="caf\u00e9 50%"),
+                          tfg.overlay(image, heat, caption="cafe 50%"))
+
+
+def test_caption_text():
+    assert visualize.caption_text("tabby, tabby cat", 0.4123, "gradcam", 281) == \
+        "tabby (281) 41.2%\ngradcam"
+    assert visualize.caption_text(None, 0.5, None, 3) == "class 3 50.0%"
+    assert visualize.caption_text("dog") == "dog"
+    assert visualize.caption_text(None, None, "occlusion") == "occlusion"

@@ -23,7 +23,8 @@ _EXPORTS = {
     "candidates": "layers", "list_layers": "layers", "export_saved_model": "export",
     "load_model": "loading",
     "colorize": "visualize", "colormap_lut": "visualize", "overlay": "visualize",
-    "plot": "visualize",
+    "plot": "visualize", "show": "notebook", "load_labels": "labels",
+    "write_report": "report",
     "AblationCAM": "ablation", "SSCAM": "scorecam", "ISCAM": "scorecam",
     "SmoothGradCAMPlusPlus": "smoothing", "DeepFeatureFactorization": "factorization",
     "Factorization": "factorization", "dff": "factorization",
@@ -33,7 +34,8 @@ _EXPORTS = {
     "FEM": "feature_methods", "SegEigenCAM": "core",
 }
 #: Submodules reachable as attributes, e.g. `tfg.targets.Regression`.
-_SUBMODULES = ("callbacks", "layers", "metrics", "streaming", "targets")
+_SUBMODULES = ("callbacks", "geometry", "labels", "layers", "metrics", "streaming", "targets",
+               "visualize")
 
 try:
     __version__ = _metadata.version("tf_gradcam")

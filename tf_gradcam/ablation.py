@@ -14,6 +14,7 @@ network instead, with the layer's output multiplied by the channel mask during t
 """
 
 import dataclasses
+import math
 import types
 
 import keras
@@ -106,6 +107,10 @@ class AblationCAM(core.Explainer):
             Defaults to `None`.
         full_forward: Run the whole network for every ablated copy even where the head can
             be separated (slower; the same result). Defaults to `False`.
+        max_memory: Bound, in bytes, on the estimated memory of one chunk of ablated copies;
+            `None` runs chunks of `batch_size`. Defaults to
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
+        labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:
         ValueError: Bad `batch_size`, a non-4D or several layers, or what `GradCAM`
@@ -120,12 +125,13 @@ class AblationCAM(core.Explainer):
     method = "ablationcam"
 
     def __init__(self, model, layer=None, *, batch_size=32, preprocess=None, output=None,
-                 target=None, full_forward=False):
+                 target=None, full_forward=False, max_memory=maps.DEFAULT_MAX_MEMORY,
+                 labels=None):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Ablation-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
         self.batch_size = inputs.positive_int("batch_size", batch_size)
-        self._use_graph(model, layer, preprocess, output=output, target=target)
+        self._use_graph(model, layer, preprocess, output=output, target=target, labels=labels)
         self._remember(locals())
         info = feature_map(self, "Ablation-CAM zeroes each channel of")
         self.channels = int(info.shape[-1])
@@ -133,6 +139,12 @@ class AblationCAM(core.Explainer):
         #: Whether the ablated copies run only the layers after the explained one.
         self.head_only = head is not None
         forward = head if head is not None else _AblatedForward(model, info.layer)
+        # One ablated copy: its activations and the few the head keeps alive, or a whole
+        # forward pass where the head cannot be separated.
+        item = (3 * 4 * math.prod(info.shape) if self.head_only
+                else maps.forward_bytes(self.graph.layers, self.input_shape))
+        #: Ablated copies per pass: `batch_size`, or fewer within `max_memory`.
+        self.chunk_size = maps.chunk_size(item, max_memory, self.batch_size)
         self._ablated = forward_view(self, forward)
         self.compute = self._compile(self._compute)
 
@@ -161,7 +173,7 @@ class AblationCAM(core.Explainer):
         n, count = tf.shape(classes)[0], tf.shape(classes)[1]
         activations = features[0]
         ablated = maps.chunked(self._ablated_scores(x, activations, classes, mask),
-                               n * self.channels, self.batch_size, width=count)
+                               n * self.channels, self.chunk_size, width=count)
         ablated = tf.reshape(ablated, [n, self.channels, count])
         reference = base[:, tf.newaxis, :]
         weights = tf.math.divide_no_nan(reference - ablated, reference)  # (N, C, K)

@@ -11,16 +11,20 @@ import keras
 from tf_gradcam import (augmentation, capture, inputs, layers, maps, methods, preprocessing,
                         sizes, targets)
 from tf_gradcam.classes import class_matrix
+from tf_gradcam.labels import load_labels, names_of
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Explanation:
     """Everything an explainer computed for a batch.
 
     For a single image `(H, W, C)` every field drops its batch axis. With several classes
     per image (`top_k=K` or a 2D `class_index`) the per-class fields gain a K axis after the
-    batch axis: `heatmaps` `(N, K, H, W)`, `cams` `(N, K, h, w)`, `class_index` and
-    `scores` `(N, K)`.
+    batch axis: `heatmaps` `(N, K, H, W)`, `cams` `(N, K, h, w)`, `class_index`,
+    `class_names` and `scores` `(N, K)`.
+
+    In a notebook an `Explanation` shows as a grid of overlays with class names,
+    probabilities, layer and method (`_repr_html_`); its text form is a one-line summary.
 
     Attributes:
         heatmaps: float32 `(N, H, W)` in [0, 1], at the input image size.
@@ -37,6 +41,10 @@ class Explanation:
         probabilities: float32 `(N, classes)`, the model's class probabilities (its outputs
             when it ends in a softmax/sigmoid, else the softmax of its logits; `[1 - p, p]`
             for a binary classifier), or `None` where the output is not a classifier.
+        class_names: str array shaped like `class_index`, the names of the explained
+            classes when the explainer has `labels=`, else `None`.
+        images: The images that were explained, as passed (kept by reference for the
+            notebook view; not part of the text form or of comparisons), or `None`.
     """
 
     heatmaps: np.ndarray
@@ -47,6 +55,18 @@ class Explanation:
     layer: object
     method: str
     probabilities: object = None
+    class_names: object = None
+    images: object = dataclasses.field(default=None, compare=False)
+
+    def __repr__(self):
+        from tf_gradcam import notebook
+
+        return notebook.text(self)
+
+    def _repr_html_(self):
+        from tf_gradcam import notebook
+
+        return notebook.html(self)
 
 
 #: Per-class results: they gain a K axis with several classes per image.
@@ -72,9 +92,13 @@ class Explainer:
     #: The most classes per image one call may explain (`None`: any).
     max_classes = None
 
+    #: Class names (`labels=`), `labels[c]` for class `c`, or `None`.
+    labels = None
+
     def _use_graph(self, model, layer, preprocess, *, output=None, target=None,
-                   features=True):
-        """Resolve layer, output and target, and build the forward function, once."""
+                   features=True, labels=None):
+        """Resolve layer, output, target and class names, and build the forward function,
+        once."""
         self.model = model
         self.graph = layers.build_graph(model, layer, output=output, target=target,
                                         features=features)
@@ -85,6 +109,7 @@ class Explainer:
         self.layer = (paths if isinstance(layer, (list, tuple)) else paths[0]) if paths else None
         self.score_source = self.graph.score_source
         self._preprocess = preprocessing.get(preprocess)
+        self.labels = load_labels(labels, self.num_classes)
 
     def _remember(self, settings):
         """Keep the constructor's settings for `with_model` (the layer by its path)."""
@@ -92,6 +117,8 @@ class Explainer:
                           if k not in ("self", "model", "__class__")}
         if self._settings.get("layer") is not None:
             self._settings["layer"] = self.layer
+        if self._settings.get("labels") is not None:  # the names, not a file read again
+            self._settings["labels"] = self.labels
 
     def with_model(self, model):
         """A new explainer of the same class and settings on `model` (same architecture).
@@ -278,7 +305,8 @@ class Explainer:
                 result[key] = keras.tree.map_structure(lambda v: v[:, 0], result[key])
         if single:
             result = {k: keras.tree.map_structure(lambda v: v[0], v) for k, v in result.items()}
-        return Explanation(layer=self.layer, method=self.method, **result)
+        return Explanation(layer=self.layer, method=self.method, images=images,
+                           class_names=names_of(self.labels, result["class_index"]), **result)
 
     def explain_dataset(self, dataset, class_index=None, *, batch_size=None,
                         return_inputs=False):
@@ -388,11 +416,16 @@ class GradientCAM(Explainer):
             where it wins, i.e. when TensorFlow sees a GPU (on CPU XLA measured 1.00x on
             ResNet50 and 6-10x *slower* on EfficientNet-Lite0's depthwise convolutions).
             The choice is kept as `explainer.jit_compile`. Defaults to `"auto"`.
+        labels: Class names: a list (`labels[c]` names class `c`), the path of a text file
+            with one name per line, or `"imagenet"` for the 1,000 ImageNet-1k names shipped
+            with the package (see `tfg.labels.load_labels`). `Explanation.class_names`
+            follows. Defaults to `None` (no names).
 
     Raises:
         TypeError: `model` is not a Keras model, or `layer`/`target` has the wrong type.
         ValueError: The model is not built, `layer` is unknown or has no usable output (the
-            message lists the candidates), the output is unknown or has no automatic target.
+            message lists the candidates), the output is unknown or has no automatic target,
+            `labels` does not name one class per model output.
     """
 
     method = None
@@ -414,9 +447,9 @@ class GradientCAM(Explainer):
 
     def __init__(self, model, layer=None, *, preprocess=None, output=None, target=None,
                  reshape=None, counterfactual=False, eigen_smooth=False, center=None,
-                 augment=False, jit_compile="auto"):
+                 augment=False, jit_compile="auto", labels=None):
         self._use_graph(model, self._layers(model, layer), preprocess, output=output,
-                        target=target)
+                        target=target, labels=labels)
         self._remember(locals())
         self._grids = [maps.token_grid(info, reshape) for info in self.graph.targets]
         self.counterfactual = bool(counterfactual)

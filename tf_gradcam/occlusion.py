@@ -77,6 +77,7 @@ class Occlusion(core.Explainer):
         score: `"probability"` (softmax/sigmoid output) or `"logit"`. Defaults to
             `"probability"`.
         preprocess: As in `GradCAM`. Defaults to `None`.
+        labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:
         ValueError: Bad patch, stride, fill, score, batch size or `max_memory`, or a model
@@ -91,9 +92,10 @@ class Occlusion(core.Explainer):
 
     def __init__(self, model, layer=None, *, patch_size=16, stride=None, fill="mean",
                  batch_size=64, score="probability", preprocess=None, output=None,
-                 target=None, max_memory=maps.DEFAULT_MAX_MEMORY):
+                 target=None, max_memory=maps.DEFAULT_MAX_MEMORY, labels=None):
         del layer
-        self._use_graph(model, None, preprocess, output=output, target=target, features=False)
+        self._use_graph(model, None, preprocess, output=output, target=target, features=False,
+                        labels=labels)
         self._remember(locals())
         height, width = self.input_shape[:2]
         if height is None or width is None:

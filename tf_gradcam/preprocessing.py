@@ -2,15 +2,17 @@
 
 The same names serve the Python API (`preprocess=`), the CLI (`--preprocess`) and the
 export; each entry is plain TF ops, so it runs in the compiled function and in SavedModels.
+TensorFlow is imported when a preprocessing first runs, so the command line can check names
+before it loads TensorFlow.
 """
-
-import tensorflow as tf
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 def _caffe(x):
     # keras.applications.resnet50.preprocess_input: RGB -> BGR, minus the ImageNet mean.
+    import tensorflow as tf
+
     return x[..., ::-1] - tf.constant(_CAFFE_MEAN_BGR, x.dtype)
 
 

@@ -15,10 +15,15 @@ Columns:
     probability: The model's probability of that class (`Explanation.probabilities`), `None`
         where the explained output is not a classifier.
     heatmap_mean: Mean of the heatmap in [0, 1] (the fraction of the image the map covers).
-    heatmap_peak_yx: `[y, x]` of the heatmap's maximum, in model-input pixels.
+    heatmap_peak_yx: `[y, x]` of the heatmap's maximum, in the photo's own pixels where the
+        row knows the photo's size (`original_height`, `original_width`), else in the pixels
+        of the heatmap.
     layer: The explained layer (several joined by ",").
     method: Registry name of the method.
     overlay: Path of the written overlay, `""` when none was written.
+    original_width: Width of the photo as its file declares it, `None` where unknown (e.g.
+        a file that could not be read).
+    original_height: Its height, likewise.
     note: What was done to the input to fit the model (grayscale to RGB, 16 to 8 bits, ...).
     error: Why the image failed, `""` when it was explained.
 """
@@ -31,7 +36,8 @@ import numpy as np
 
 #: Column names of the summary, in order (CSV header, JSON Lines keys, Parquet schema).
 FIELDS = ("image", "rank", "class_index", "class_name", "score", "probability", "heatmap_mean",
-          "heatmap_peak_yx", "layer", "method", "overlay", "note", "error")
+          "heatmap_peak_yx", "layer", "method", "overlay", "original_width", "original_height",
+          "note", "error")
 
 _TEXT_FIELDS = ("class_name", "layer", "method", "overlay", "note", "error")
 
@@ -84,7 +90,7 @@ def explained(explanation, i, first_rank=1):
     return result
 
 
-def row(image, item, *, layer, method, overlay="", note="", labels=None):
+def row(image, item, *, layer, method, overlay="", note="", labels=None, original_size=None):
     """The summary row of one explained class of one image.
 
     Args:
@@ -95,6 +101,9 @@ def row(image, item, *, layer, method, overlay="", note="", labels=None):
         overlay: Path of the written overlay. Defaults to `""` (none written).
         note: What was done to the input to fit the model. Defaults to `""`.
         labels: Class names, `labels[c]` for class `c`. Defaults to `None` (no names).
+        original_size: `(height, width)` of the photo; the heatmap's peak is scaled from the
+            heatmap's pixels to the photo's. Defaults to `None` (unknown: the peak stays in
+            the heatmap's pixels).
 
     Returns:
         A dict with the keys of `FIELDS`, JSON-safe values.
@@ -111,16 +120,21 @@ def row(image, item, *, layer, method, overlay="", note="", labels=None):
     if heat.ndim == 3:  # Guided Grad-CAM: an RGB map
         heat = heat.mean(-1)
     c = int(item.class_index)
+    peak = np.unravel_index(int(heat.argmax()), heat.shape)
+    if original_size is not None:  # the pixel of the photo under the heatmap's peak pixel
+        peak = [min(int(v * n / m), n - 1) for v, n, m in zip(peak, original_size, heat.shape)]
     return {
         "image": str(image), "rank": int(item.rank), "class_index": c,
         "class_name": str(labels[c]) if labels is not None and 0 <= c < len(labels) else "",
         "score": float(item.score),
         "probability": None if item.probability is None else float(item.probability),
         "heatmap_mean": float(heat.mean()),
-        "heatmap_peak_yx": [int(v) for v in np.unravel_index(int(heat.argmax()), heat.shape)],
+        "heatmap_peak_yx": [int(v) for v in peak],
         "layer": ",".join(layer) if isinstance(layer, (list, tuple)) else str(layer),
-        "method": str(method), "overlay": str(overlay or ""), "note": str(note or ""),
-        "error": ""}
+        "method": str(method), "overlay": str(overlay or ""),
+        "original_width": None if original_size is None else int(original_size[1]),
+        "original_height": None if original_size is None else int(original_size[0]),
+        "note": str(note or ""), "error": ""}
 
 
 def explanation_rows(explanation, i, image, *, overlays=None, note="", labels=None):
@@ -159,13 +173,15 @@ def explanation_rows(explanation, i, image, *, overlays=None, note="", labels=No
                 overlay=path, note=note, labels=labels) for item, path in zip(items, overlays)]
 
 
-def failure_row(image, error, note=""):
+def failure_row(image, error, note="", original_size=None):
     """The one summary row of an image that could not be read or explained.
 
     Args:
         image: The input's path or URI.
         error: Why it failed (a message or an exception).
         note: What was done to the input before it failed. Defaults to `""`.
+        original_size: `(height, width)` from the file's header when it was read (e.g. an
+            image refused as too large). Defaults to `None`.
 
     Returns:
         A row dict (keys `FIELDS`): `None` in the numeric columns, `""` in the text ones.
@@ -180,6 +196,8 @@ def failure_row(image, error, note=""):
     result = {name: ("" if name in _TEXT_FIELDS else None) for name in FIELDS}
     error = " ".join(str(error).split()) or "unknown error"  # one line: greppable, CSV-safe
     result.update(image=str(image), note=str(note or ""), error=error)
+    if original_size is not None:
+        result.update(original_height=int(original_size[0]), original_width=int(original_size[1]))
     return result
 
 
@@ -252,7 +270,7 @@ def from_csv(cells):
             record[name] = value
         elif value == "":
             record[name] = None
-        elif name in ("rank", "class_index"):
+        elif name in ("rank", "class_index", "original_width", "original_height"):
             record[name] = int(value)
         elif name == "heatmap_peak_yx":
             record[name] = json.loads(value)

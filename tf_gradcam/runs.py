@@ -19,7 +19,7 @@ SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE = (
     "summary.csv", "summary.jsonl", "summary.json", "run.json")
 #: `run.json` keys that must match for `--resume` (they change what a row means).
 RUN_SETTINGS = ("model", "method", "layer", "output", "class_index", "top", "size",
-                "preprocess", "alpha", "colormap")
+                "preprocess", "alpha", "colormap", "fit")
 _OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
 
 
@@ -145,18 +145,21 @@ def resume(out, run, ranks):
 
     def tally(images):
         counts = collections.Counter()
-        failed = set()
+        failed, skipped = set(), set()
         for image, error in images:
             counts[image] += 1
-            if error:
-                failed.add(image)
-        return {image for image, n in counts.items() if image in failed or n >= ranks}, failed
+            if error:  # one row: a failure, or a skipped file (another format)
+                (skipped if error.startswith("skipped:") else failed).add(image)
+        ends = failed | skipped
+        return {image for image, n in counts.items() if image in ends or n >= ranks}, ends, \
+            failed
 
     csv_path, jsonl_path = out / SUMMARY_CSV, out / SUMMARY_JSONL
-    done_jsonl, failed = tally((r["image"], r["error"]) for _, r in read_jsonl(jsonl_path))
+    done_jsonl, ends, failed = tally((r["image"], r["error"])
+                                     for _, r in read_jsonl(jsonl_path))
     fields = list(records.FIELDS)
     i_image, i_error = fields.index("image"), fields.index("error")
-    done_csv, _ = tally((c[i_image], c[i_error]) for c in read_csv(csv_path))
+    done_csv, _, _ = tally((c[i_image], c[i_error]) for c in read_csv(csv_path))
     finished = done_jsonl & done_csv
     cwd = run.get("cwd", os.getcwd())
 
@@ -179,7 +182,7 @@ def resume(out, run, ranks):
         writer.writerow(records.FIELDS)
         writer.writerows(c for c in read_csv(csv_path) if c[i_image] in finished)
     keys = {key(image) for image in finished}
-    return Done(keys, reserved, len(finished - failed), len(finished & failed)), \
+    return Done(keys, reserved, len(finished - ends), len(finished & failed)), \
         rows_total - rows_kept
 
 

@@ -34,9 +34,11 @@ class ScoreCAM(core.Explainer):
         max_memory: Bound, in bytes, on the estimated memory of one chunk of masked images;
             `None` runs chunks of `batch_size`. Defaults to
             `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
+        labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:
-        ValueError: Bad `batch_size`, `top_k` or `max_memory`, or what `GradCAM` raises for model and layer.
+        ValueError: Bad `batch_size`, `top_k` or `max_memory`, or what `GradCAM` raises for
+            model and layer.
 
     Example:
     >>> exp = tfg.ScoreCAM(model, top_k=64).explain(images)
@@ -53,14 +55,15 @@ class ScoreCAM(core.Explainer):
         return masks
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
-                 output=None, target=None, max_memory=maps.DEFAULT_MAX_MEMORY):
+                 output=None, target=None, max_memory=maps.DEFAULT_MAX_MEMORY,
+                 labels=None):
         if isinstance(layer, (list, tuple)):
             raise ValueError("Score-CAM explains one layer; pass a single name or layer. "
                              f"Received: layer={layer!r}")
         self.batch_size = inputs.positive_int("batch_size", batch_size)
         if top_k is not None:
             inputs.positive_int("top_k", top_k)
-        self._use_graph(model, layer, preprocess, output=output, target=target)
+        self._use_graph(model, layer, preprocess, output=output, target=target, labels=labels)
         self._remember(locals())
         if not self.graph.targets[0].is_spatial:
             raise ValueError(
@@ -156,6 +159,7 @@ class SSCAM(ScoreCAM):
         output: As in `ScoreCAM`. Defaults to `None`.
         target: As in `ScoreCAM`. Defaults to `None`.
         max_memory: As in `ScoreCAM`. Defaults to `maps.DEFAULT_MAX_MEMORY`.
+        labels: As in `ScoreCAM`. Defaults to `None`.
         n_samples: Noisy copies per channel. Defaults to `35`.
         std: Standard deviation of the noise added to the [0, 1] masks. Defaults to `2.0`.
         seed: An int for reproducible noise, `None` for new noise on each call. Defaults
@@ -172,13 +176,13 @@ class SSCAM(ScoreCAM):
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
                  output=None, target=None, max_memory=maps.DEFAULT_MAX_MEMORY,
-                 n_samples=35, std=2.0, seed=0):
+                 labels=None, n_samples=35, std=2.0, seed=0):
         self.samples = inputs.positive_int("n_samples", n_samples)
         self.std = non_negative("std", std)
         self.seed = noise_seed(seed)
         super().__init__(model, layer, batch_size=batch_size, top_k=top_k,
                          preprocess=preprocess, output=output, target=target,
-                         max_memory=max_memory)
+                         max_memory=max_memory, labels=labels)
         self._settings.update(n_samples=n_samples, std=std, seed=seed)
 
     def _masks(self, masks, channel, sample):
@@ -211,6 +215,7 @@ class ISCAM(ScoreCAM):
         output: As in `ScoreCAM`. Defaults to `None`.
         target: As in `ScoreCAM`. Defaults to `None`.
         max_memory: As in `ScoreCAM`. Defaults to `maps.DEFAULT_MAX_MEMORY`.
+        labels: As in `ScoreCAM`. Defaults to `None`.
         n_samples: Integration steps. Defaults to `10`.
 
     Raises:
@@ -224,11 +229,11 @@ class ISCAM(ScoreCAM):
 
     def __init__(self, model, layer=None, *, batch_size=64, top_k=None, preprocess=None,
                  output=None, target=None, max_memory=maps.DEFAULT_MAX_MEMORY,
-                 n_samples=10):
+                 labels=None, n_samples=10):
         self.samples = inputs.positive_int("n_samples", n_samples)
         super().__init__(model, layer, batch_size=batch_size, top_k=top_k,
                          preprocess=preprocess, output=output, target=target,
-                         max_memory=max_memory)
+                         max_memory=max_memory, labels=labels)
         self._settings.update(n_samples=n_samples)
 
     def _masks(self, masks, channel, sample):

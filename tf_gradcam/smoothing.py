@@ -69,14 +69,14 @@ class SmoothGradCAMPlusPlus(core.GradientCAM):
     weighting = staticmethod(methods.gradcam_plus_plus_weights)
 
     def __init__(self, model, layer=None, *, preprocess=None, output=None, target=None,
-                 reshape=None, counterfactual=False, eigen_smooth=False, jit_compile=False,
-                 n_samples=4, std=0.3, seed=0):
+                 reshape=None, counterfactual=False, eigen_smooth=False, jit_compile="auto",
+                 labels=None, n_samples=4, std=0.3, seed=0):
         self.n_samples = inputs.positive_int("n_samples", n_samples)
         self.std = scorecam.non_negative("std", std)
         self.seed = scorecam.noise_seed(seed)
         super().__init__(model, layer, preprocess=preprocess, output=output, target=target,
                          reshape=reshape, counterfactual=counterfactual,
-                         eigen_smooth=eigen_smooth, jit_compile=jit_compile)
+                         eigen_smooth=eigen_smooth, jit_compile=jit_compile, labels=labels)
         self._settings.update(n_samples=n_samples, std=std, seed=seed)
         self._settings.pop("augment", None)
 

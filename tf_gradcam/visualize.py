@@ -84,47 +84,54 @@ def colorize(heatmap, colormap="jet"):
     Raises:
         ValueError: `heatmap` is not 2D or holds NaN/inf.
     """
-    heat = np.asarray(heatmap, dtype=np.float64)
-    if heat.ndim == 3 and heat.shape[-1] == 1:
-        heat = heat[..., 0]
-    if heat.ndim != 2 or 0 in heat.shape:
-        raise ValueError("A heatmap is 2D (height, width). "
-                         f"Received: heatmap.shape={np.shape(heatmap)}")
-    if not np.all(np.isfinite(heat)):
-        raise ValueError("The heatmap contains NaN or infinite values. "
-                         "Received: heatmap with non-finite values")
+    from tf_gradcam import geometry
+
+    heat = geometry.as_heatmap(heatmap, np.float64)
     index = np.round(np.clip(heat, 0.0, 1.0) * 255.0).astype(np.intp)
     return _lut(colormap)[index]
 
 
-def overlay(image, heatmap, alpha=0.4, colormap="jet"):
-    """Blend a coloured heatmap over an image.
+def overlay(image, heatmap, alpha=0.4, colormap="jet", *, caption=None, colorbar=False):
+    """Blend a coloured heatmap over an image, optionally captioned and with a colour bar.
 
     Args:
-        image: `(H, W, 3)`, `(H, W, 1)`, `(H, W)` or RGBA; uint8, or float (see
-            `to_uint8_rgb` for how float ranges are read).
+        image: `(H, W, 3)`, `(H, W, 1)`, `(H, W)` or RGBA, any size and aspect ratio; uint8,
+            or float (see `to_uint8_rgb` for how float ranges are read).
         heatmap: `(h, w)` values in [0, 1] (clipped); resized bilinearly to the image's size
-            when it differs.
+            when it differs. (To undo a crop or letterbox, map it with
+            `tfg.geometry.to_original` first.)
         alpha: Weight of the heatmap colour, in [0, 1]. Defaults to `0.4`.
         colormap: matplotlib colormap name. Defaults to `"jet"`.
+        caption: Text drawn in the top-left corner, white on an opaque dark box, its size
+            scaled to the image (legible from 64 px to 50 megapixels; lines that do not fit
+            are shortened with "..."); several lines split at `"\\n"`; non-ASCII letters are
+            reduced to ASCII (`caption_text` builds the usual one). Only the pixels inside
+            `caption_box(shape, caption)` change. Defaults to `None` (no caption).
+        colorbar: Draw the colormap's scale (0 at the bottom, 1 at the top) at the right
+            edge, inside `colorbar_box(shape)`. Defaults to `False`.
 
     Returns:
-        uint8 RGB `(H, W, 3)`: `(1 - alpha) * image + alpha * colormap(heatmap)`. The inputs
-        are not modified.
+        uint8 RGB `(H, W, 3)`: `(1 - alpha) * image + alpha * colormap(heatmap)`, then the
+        caption and colour bar. The inputs are not modified.
 
     Raises:
         ValueError: Bad shapes, NaN/inf values, `alpha` outside [0, 1], unknown colormap.
-        TypeError: Non-numeric data.
+        TypeError: Non-numeric data, or a caption that is not a string.
 
     Example:
     >>> picture = tfg.overlay(image, tfg.GradCAM(model)(image), alpha=0.5, colormap="turbo")
     >>> picture.shape, picture.dtype
     ((64, 64, 3), dtype('uint8'))
+    >>> captioned = tfg.overlay(image, tfg.GradCAM(model)(image), caption="square 97.0%",
+    ...                         colorbar=True)
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not (
             0.0 <= float(alpha) <= 1.0):
         raise ValueError(f"`alpha` is the heatmap's weight, a number in [0, 1]. "
                          f"Received: alpha={alpha!r}")
+    if caption is not None and not isinstance(caption, str):
+        raise TypeError(f"`caption` is the text to draw (a str; lines split at \\n). "
+                        f"Received: caption={caption!r}")
     rgb = to_uint8_rgb(image)
     heat = np.asarray(heatmap, dtype=np.float32)
     if heat.ndim == 3 and heat.shape[-1] == 1:
@@ -133,7 +140,164 @@ def overlay(image, heatmap, alpha=0.4, colormap="jet"):
         heat = cv2.resize(heat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
     colours = colorize(heat, colormap).astype(np.float32)
     blended = (1.0 - float(alpha)) * rgb.astype(np.float32) + float(alpha) * colours
-    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    picture = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    if colorbar:
+        _draw_colorbar(picture, colormap)
+    if caption:
+        _draw_caption(picture, caption)
+    return picture
+
+
+# Captions: OpenCV's Hershey font (no font files), sized from the image's short side.
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_BOX = (24, 24, 24)          # the opaque box behind text
+_TEXT = (255, 255, 255)
+_MIN_TEXT = 8                # px: the smallest cap height drawn
+
+
+def _ascii_lines(caption):
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", caption).encode("ascii", "ignore").decode("ascii")
+    return [" ".join(line.split()) for line in text.split("\n")] or [""]
+
+
+def _text_height(shape):
+    """Cap height in px for an image of `shape`: 4.5% of the short side, at least 8 px."""
+    return max(_MIN_TEXT, 0.045 * min(shape[:2]))
+
+
+def _layout(shape, caption):
+    """`(lines, scale, thickness, line_step, pad, box)` of a caption on an image of `shape`:
+    the font scaled to the image, shrunk (not below `_MIN_TEXT`) to fit its width, lines
+    still too long shortened with "..."."""
+    height, width = shape[:2]
+    lines = _ascii_lines(caption)
+    cap = cv2.getTextSize("H", _FONT, 1.0, 1)[0][1]
+    scale, _, pad = _font(shape)
+    room = max(1, width - 3 * pad)
+
+    def size(text, s):
+        thickness = max(1, round(1.6 * s))
+        return cv2.getTextSize(text, _FONT, s, thickness)
+
+    widest = max(size(line, scale)[0][0] for line in lines)
+    if widest > room:
+        scale = max(_MIN_TEXT / cap, scale * room / widest)
+    fitted = []
+    for line in lines:
+        while line and size(line, scale)[0][0] > room:
+            line = line[:-4].rstrip() + "..." if len(line) > 4 else line[:-1]
+        fitted.append(line)
+    (_, text_h), base = size("Hg", scale)
+    thickness = max(1, round(1.6 * scale))
+    step = text_h + base + max(1, pad // 2)
+    box_w = min(width, max(size(line, scale)[0][0] for line in fitted) + 2 * pad)
+    box_h = min(height, step * len(fitted) - max(1, pad // 2) + 2 * pad)
+    top = left = min(pad, max(0, height - box_h), max(0, width - box_w))
+    return fitted, scale, thickness, step, pad, (top, left, top + box_h, left + box_w)
+
+
+def caption_box(shape, caption):
+    """`(top, left, bottom, right)` of the box `overlay(..., caption=caption)` draws on an
+    image of `shape` `(H, W, ...)`: the only pixels a caption changes.
+
+    Example:
+    >>> tfg.visualize.caption_box((224, 224), "tabby 81.2%")
+    (4, 4, 25, 76)
+    """
+    return _layout(shape, caption)[-1]
+
+
+def _draw_caption(picture, caption):
+    """Draw on `picture` (uint8 RGB, modified) inside `caption_box` only."""
+    lines, scale, thickness, step, pad, (top, left, bottom, right) = _layout(
+        picture.shape, caption)
+    if bottom <= top or right <= left:
+        return
+    # Drawn on a canvas the size of the box, then pasted: nothing outside the box changes.
+    canvas = np.empty((bottom - top, right - left, 3), np.uint8)
+    canvas[:] = _BOX
+    (_, text_h), _ = cv2.getTextSize("Hg", _FONT, scale, thickness)
+    for i, line in enumerate(lines):
+        cv2.putText(canvas, line, (pad, pad + text_h + i * step), _FONT, scale, _TEXT,
+                    thickness, cv2.LINE_AA)
+    picture[top:bottom, left:right] = canvas
+
+
+def _font(shape):
+    """`(scale, thickness, pad)` of the text on an image of `shape` (before fitting)."""
+    text = _text_height(shape)
+    scale = text / cv2.getTextSize("H", _FONT, 1.0, 1)[0][1]
+    return scale, max(1, round(1.6 * scale)), max(2, round(0.4 * text))
+
+
+def colorbar_box(shape):
+    """`(top, left, bottom, right)` of the colour bar `overlay(..., colorbar=True)` draws
+    on an image of `shape`: at the right edge, vertically centred, 40% of the height.
+
+    Example:
+    >>> tfg.visualize.colorbar_box((224, 224))
+    (67, 188, 157, 220)
+    """
+    height, width = shape[:2]
+    scale, thickness, pad = _font(shape)
+    (label_w, label_h), _ = cv2.getTextSize("0", _FONT, scale, thickness)
+    box_w = min(width, max(round(1.2 * label_h), 3) + label_w + 3 * pad)
+    box_h = min(height, max(round(0.4 * height), 4 * label_h + 4 * pad))
+    top = (height - box_h) // 2
+    left = max(0, width - box_w - pad)
+    return top, left, top + box_h, left + box_w
+
+
+def _draw_colorbar(picture, colormap):
+    """Draw on `picture` (uint8 RGB, modified) inside `colorbar_box` only."""
+    top, left, bottom, right = colorbar_box(picture.shape)
+    scale, thickness, pad = _font(picture.shape)
+    (_, label_h), _ = cv2.getTextSize("0", _FONT, scale, thickness)
+    canvas = np.empty((bottom - top, right - left, 3), np.uint8)
+    canvas[:] = _BOX
+    bar_w = max(round(1.2 * label_h), 3)
+    bar_top, bar_bottom = pad, canvas.shape[0] - pad
+    if bar_bottom - bar_top >= 2:
+        values = np.linspace(1.0, 0.0, bar_bottom - bar_top)
+        canvas[bar_top:bar_bottom, pad:pad + bar_w] = _lut(colormap)[
+            np.round(values * 255).astype(np.intp)][:, None]
+        x = 2 * pad + bar_w
+        cv2.putText(canvas, "1", (x, bar_top + label_h), _FONT, scale, _TEXT, thickness,
+                    cv2.LINE_AA)
+        cv2.putText(canvas, "0", (x, bar_bottom), _FONT, scale, _TEXT, thickness, cv2.LINE_AA)
+    picture[top:bottom, left:right] = canvas
+
+
+def caption_text(class_name=None, probability=None, method=None, class_index=None):
+    """The usual caption: `"Egyptian cat (285) 62.3%\\ngradcam"`.
+
+    Args:
+        class_name: The class's name; a comma-separated synonym list (the ImageNet names)
+            is cut at its first comma. Defaults to `None`.
+        probability: The class probability in [0, 1], shown as a percentage. Defaults to
+            `None` (not shown).
+        method: The method's name, on the second line. Defaults to `None`.
+        class_index: The class index, shown in parentheses after the name (alone as
+            "class 285" without a name). Defaults to `None`.
+
+    Returns:
+        A `str` for `overlay(..., caption=)`.
+
+    Example:
+    >>> tfg.visualize.caption_text("tabby, tabby cat", 0.4123, "gradcam", 281)
+    'tabby (281) 41.2%\\ngradcam'
+    """
+    name = str(class_name).split(",")[0].strip() if class_name else ""
+    index = None if class_index is None else int(class_index)
+    if name and index is not None:
+        first = f"{name} ({index})"
+    else:
+        first = name or ("" if index is None else f"class {index}")
+    if probability is not None and np.isfinite(probability):
+        first = f"{first} {100.0 * float(probability):.1f}%".strip()
+    return "\n".join(line for line in (first, method or "") if line)
 
 
 def plot(image, heatmaps, titles=None, *, alpha=0.4, colormap="jet", show_image=True,

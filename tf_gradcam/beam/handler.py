@@ -127,18 +127,21 @@ def load_keras_model(path):
     import shutil
     import tempfile
 
-    import keras
+    from tf_gradcam import loading
+
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
     if FileSystems.get_scheme(str(path)) is None:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return loading.load_model(path)
+    # A remote file is copied first (the format is read from its first bytes, so a Keras 2
+    # .h5 file loads too; a remote SavedModel directory is not copied).
     handle, local = tempfile.mkstemp(suffix=".keras")
     try:
         with os.fdopen(handle, "wb") as target, FileSystems.open(
                 str(path), compression_type=CompressionTypes.UNCOMPRESSED) as source:
             shutil.copyfileobj(source, target)
-        return keras.saving.load_model(local, compile=False, safe_mode=True)
+        return loading.load_model(local)
     finally:
         os.unlink(local)
 

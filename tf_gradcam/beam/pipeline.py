@@ -6,10 +6,14 @@ python -m tf_gradcam.beam --input 'DIR_OR_GLOB' --model MODEL.keras --output OUT
 ```
 
 Stages: match the files (`fileio.MatchFiles`; a folder is searched recursively for image
-suffixes, a glob or file is taken as given), drop duplicates, read and decode them at the
-model's input size (`tf_gradcam.files.decode_image`), `RunInference` with
-`GradCAMModelHandler` (batched by Beam), write one overlay PNG per image and a summary row
-with the columns of `tf-gradcam explain` (`tf_gradcam.records.FIELDS`). Every file that cannot
+suffixes, a glob or file is taken as given), drop duplicates, read each header and refuse
+images above the pixel budget (`--max-pixels`), decode and fit them to the model's input
+(`--fit`, as `tf-gradcam explain` does: `tf_gradcam.files.decode_photo`,
+`tf_gradcam.pictures.prepare`), `RunInference` with `GradCAMModelHandler` (batched by Beam),
+write one overlay PNG per image at the photo's own size (capped by `--max-size`, captioned
+like the CLI's: `tf_gradcam.pictures`; the file is read again there, so no full-size image
+travels through `RunInference`) and a summary row with the columns of `tf-gradcam explain`
+(`tf_gradcam.records.FIELDS`). Every file that cannot
 be read, decoded, explained or written becomes a row in `OUT/failed-*.jsonl` (its path and
 error) and the pipeline goes on.
 
@@ -28,14 +32,16 @@ import json
 import os
 import posixpath
 import sys
+import typing
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-from tf_gradcam import files, records
+from tf_gradcam import files, geometry, pictures, records
 from tf_gradcam.beam.handler import GradCAMModelHandler, load_keras_model
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -80,47 +86,75 @@ def _failure(path, error, note="", stage=""):
     return records.failure_row(path, f"{stage}: {message}" if stage else message, note)
 
 
-class _Decode(beam.DoFn):
-    """`ReadableFile` -> `((path, note), uint8 image)`; unreadable files to `failed`."""
+class _Look(typing.NamedTuple):
+    """How the overlays look and how photos are fitted: the options `explain` has too."""
 
-    def __init__(self, size):
-        self._size = tuple(size)
+    size: tuple
+    fit: str = "squash"
+    max_size: int = pictures.DEFAULT_MAX_SIZE
+    max_pixels: typing.Optional[int] = files.DEFAULT_MAX_PIXELS
+    alpha: float = 0.4
+    colormap: str = "jet"
+    caption: bool = True
+    colorbar: bool = False
+
+
+def _prepare(data, look):
+    photo = files.decode_photo(data, max_pixels=look.max_pixels,
+                               max_size=max(look.max_size, *look.size))
+    return pictures.prepare(photo, look.size, look.fit, look.max_size)
+
+
+def _read_file(path):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+class _Decode(beam.DoFn):
+    """`ReadableFile` -> `((path, note, original_size), model image)`; unreadable files to
+    `failed`."""
+
+    def __init__(self, look):
+        self._look = look
 
     def process(self, readable):
         path = readable.metadata.path
         try:
             with readable.open() as handle:  # (ReadableFile.read() leaves it open)
                 data = handle.read()
-            image, note = files.decode_image(data, self._size)
+            prepared = _prepare(data, self._look)
+        except files.ImageTooLarge as err:
+            _FAILED.inc()
+            yield beam.pvalue.TaggedOutput("failed", records.failure_row(
+                path, f"read: {err}", original_size=err.size))
+            return
         except Exception as err:  # noqa: BLE001 - every per-file failure is a record
             yield beam.pvalue.TaggedOutput("failed", _failure(path, err, stage="read"))
             return
-        yield (path, note), image
+        yield (path, prepared.note, prepared.original_size), prepared.model_image
 
 
 class _Write(beam.DoFn):
-    """`((path, note), PredictionResult)` -> the overlay PNG and its summary row."""
+    """`((path, note, original_size), PredictionResult)` -> the overlay PNG and its row."""
 
-    def __init__(self, output, alpha, colormap, labels):
+    def __init__(self, output, look, labels):
         self._dir = FileSystems.join(output, OVERLAY_DIR)
-        self._alpha, self._colormap, self._labels = alpha, colormap, labels
+        self._look, self._labels = look, labels
 
     def setup(self):
         if FileSystems.get_scheme(self._dir) is None:
             os.makedirs(self._dir, exist_ok=True)
 
     def process(self, element):
-        from tf_gradcam import visualize
-
-        (path, note), result = element
-        info = result.inference
+        (path, note, original_size), result = element
+        info, look = result.inference, self._look
         try:
-            heatmap = info["heatmap"]
-            if heatmap.ndim == 3:  # Guided Grad-CAM: an image-sized RGB map
-                picture = visualize.to_uint8_rgb(heatmap)
-            else:
-                picture = visualize.overlay(result.example, heatmap, self._alpha,
-                                            self._colormap)
+            prepared = _prepare(_read_file(path), look)  # the photo again, at its own size
+            text = (pictures.caption(info["class_index"], info["probability"], info["method"],
+                                     self._labels) if look.caption else None)
+            picture, mapped = pictures.overlay(prepared, info["heatmap"], alpha=look.alpha,
+                                               colormap=look.colormap, caption=text,
+                                               colorbar=look.colorbar)
             target = FileSystems.join(
                 self._dir, overlay_name(path, info["class_index"], info["method"]))
             _write(target, files.png_bytes(picture))
@@ -129,9 +163,10 @@ class _Write(beam.DoFn):
             return
         _EXPLAINED.inc()
         item = records.Explained(rank=1, class_index=info["class_index"], score=info["score"],
-                                 probability=info["probability"], heatmap=heatmap)
+                                 probability=info["probability"], heatmap=mapped)
         yield records.row(path, item, layer=info["layer"], method=info["method"],
-                          overlay=target, note=note, labels=self._labels)
+                          overlay=target, note=note, labels=self._labels,
+                          original_size=original_size)
 
 
 def _write(path, data):
@@ -146,15 +181,17 @@ def _failed_batch(element):
     """RunInference's dead letter `(batch, (type, repr, traceback lines))` -> failure rows."""
     batch, (error_type, text, lines) = element
     message = lines[-1].strip() if lines else f"{error_type.__name__}: {text}"  # "Type: msg"
-    return [_failure(path, message, note, "explain") for (path, note), _ in batch]
+    return [_failure(path, message, note, "explain") for (path, note, _), _ in batch]
 
 
 class ExplainImages(beam.PTransform):
     """`ReadableFile`s in; `(rows, failed)` PCollections of summary rows out.
 
-    Decodes each file at `size`, explains it with `RunInference(KeyedModelHandler(handler))`
-    and writes its overlay PNG into `output/overlays/`. Files that cannot be read, decoded,
-    explained or written become failure rows (`records.failure_row`), never an abort.
+    Reads each file's header (images above `max_pixels` fail before decoding), fits it to
+    `size`, explains it with `RunInference(KeyedModelHandler(handler))` and writes its overlay
+    PNG into `output/overlays/` at the photo's own size (capped by `max_size`), as
+    `tf-gradcam explain` does. Files that cannot be read, decoded, explained or written become
+    failure rows (`records.failure_row`), never an abort.
 
     Args:
         handler: A `GradCAMModelHandler`.
@@ -162,23 +199,33 @@ class ExplainImages(beam.PTransform):
         size: `(height, width)` of the model's input.
         alpha: Heatmap opacity of the overlays. Defaults to `0.4`.
         colormap: A matplotlib colormap name. Defaults to `"jet"`.
-        labels: Class names for the `class_name` column. Defaults to `None`.
+        labels: Class names for the `class_name` column and the captions. Defaults to
+            `None`.
+        fit: How a photo becomes the model's input: `"squash"`, `"crop"` or `"pad"`
+            (`tf_gradcam.geometry.fit`). Defaults to `"squash"`.
+        max_size: Longest side of an overlay in pixels. Defaults to `2048`.
+        max_pixels: Images declaring more pixels fail before decoding; `None` for no limit.
+            Defaults to `100_000_000`.
+        caption: Draw the class, probability and method on each overlay. Defaults to `True`.
+        colorbar: Draw a colour bar on each overlay. Defaults to `False`.
     """
 
-    def __init__(self, handler, output, size, alpha=0.4, colormap="jet", labels=None):
+    def __init__(self, handler, output, size, alpha=0.4, colormap="jet", labels=None, *,
+                 fit="squash", max_size=pictures.DEFAULT_MAX_SIZE,
+                 max_pixels=files.DEFAULT_MAX_PIXELS, caption=True, colorbar=False):
         super().__init__()
-        self._handler, self._output, self._size = handler, output, tuple(size)
-        self._alpha, self._colormap = alpha, colormap
+        self._handler, self._output = handler, output
+        self._look = _Look(tuple(size), fit, max_size, max_pixels, alpha, colormap, caption,
+                           colorbar)
         self._labels = None if labels is None else list(labels)
 
     def expand(self, readable_files):
-        decoded = readable_files | "Decode" >> beam.ParDo(_Decode(self._size)).with_outputs(
+        decoded = readable_files | "Decode" >> beam.ParDo(_Decode(self._look)).with_outputs(
             "failed", main="images")
         explained, dead = (decoded.images | "Explain" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling())
         written = explained | "WriteOverlays" >> beam.ParDo(_Write(
-            self._output, self._alpha, self._colormap, self._labels)).with_outputs(
-                "failed", main="rows")
+            self._output, self._look, self._labels)).with_outputs("failed", main="rows")
         failed = ((decoded.failed, written.failed,
                    dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch))
                   | "AllFailures" >> beam.Flatten())
@@ -227,7 +274,7 @@ def _first(keyed):
 
 
 def build(pipeline, specs, handler, output, size, *, alpha=0.4, colormap="jet", labels=None,
-          num_shards=0):
+          num_shards=0, **look):
     """Add the whole pipeline to `pipeline`: match, read, explain, write overlays and JSONL.
 
     Args:
@@ -241,6 +288,8 @@ def build(pipeline, specs, handler, output, size, *, alpha=0.4, colormap="jet", 
         colormap: A matplotlib colormap name. Defaults to `"jet"`.
         labels: Class names. Defaults to `None`.
         num_shards: Shards of each JSONL output; `0` lets the runner decide. Defaults to `0`.
+        **look: `fit`, `max_size`, `max_pixels`, `caption`, `colorbar`, as `ExplainImages`
+            takes them.
 
     Returns:
         `(rows, failed)`, the PCollections written to `summary-*.jsonl` and `failed-*.jsonl`.
@@ -256,7 +305,7 @@ def build(pipeline, specs, handler, output, size, *, alpha=0.4, colormap="jet", 
                 | "First" >> beam.Map(_first)
                 | "Read" >> fileio.ReadMatches())
     rows, failed = readable | "ExplainImages" >> ExplainImages(
-        handler, output, size, alpha, colormap, labels)
+        handler, output, size, alpha, colormap, labels, **look)
     for name, collection in (("summary", rows), ("failed", failed)):
         (collection | f"{name}ToJson" >> beam.Map(
             lambda r: json.dumps(records.json_safe(r)))
@@ -287,9 +336,20 @@ def build_parser():
                         help="explain this class on every image (default: the top-1 class)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                         help="model input size (default: read from the model)")
-    parser.add_argument("--labels", help="text file, line i = name of class i")
+    parser.add_argument("--labels", help="'imagenet' (the names shipped with tf_gradcam) or a "
+                                         "text file, line i = name of class i")
     parser.add_argument("--alpha", type=float, default=0.4)
     parser.add_argument("--colormap", default="jet")
+    parser.add_argument("--fit", choices=geometry.FITS, default=geometry.FITS[0],
+                        help="how a photo becomes the model's input (default: squash)")
+    parser.add_argument("--max-size", type=int, default=pictures.DEFAULT_MAX_SIZE,
+                        help="longest side of an overlay in pixels (default: 2048)")
+    parser.add_argument("--max-pixels", type=float, default=files.DEFAULT_MAX_PIXELS / 1e6,
+                        metavar="MP", help="refuse images above MP megapixels before "
+                                           "decoding (default: 100)")
+    parser.add_argument("--caption", action=argparse.BooleanOptionalAction, default=True,
+                        help="class, probability and method on each overlay (default: on)")
+    parser.add_argument("--colorbar", action="store_true", help="a colour bar on each overlay")
     parser.add_argument("--min-batch-size", type=int, default=1)
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--num-shards", type=int, default=0,
@@ -305,6 +365,9 @@ def _check(args):
         raise UsageError("need 1 <= --min-batch-size <= --max-batch-size")
     if not 0.0 <= args.alpha <= 1.0:
         raise UsageError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.max_size < 1 or not args.max_pixels > 0:
+        raise UsageError(f"--max-size and --max-pixels must be positive. Received: "
+                         f"--max-size={args.max_size}, --max-pixels={args.max_pixels}")
     try:
         visualize.colormap_lut(args.colormap)
     except ValueError as err:
@@ -328,7 +391,11 @@ def _check(args):
     if None in size:
         raise UsageError("the model takes any image size: pass --size H W")
     labels = None
-    if args.labels:
+    if args.labels == "imagenet":
+        from tf_gradcam import labels as names
+
+        labels = names.load_labels("imagenet")
+    elif args.labels:
         with FileSystems.open(args.labels) as handle:
             labels = handle.read().decode().splitlines()
     return size, labels
@@ -363,7 +430,9 @@ def main(argv=None):
                                   max_batch_size=args.max_batch_size)
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline, specs, handler, args.output, size, alpha=args.alpha,
-          colormap=args.colormap, labels=labels, num_shards=args.num_shards)
+          colormap=args.colormap, labels=labels, num_shards=args.num_shards, fit=args.fit,
+          max_size=args.max_size, max_pixels=int(args.max_pixels * 1e6),
+          caption=args.caption, colorbar=args.colorbar)
     result = pipeline.run()
     result.wait_until_finish()
     explained, failed = (_counter(result, "images_explained"),

@@ -12,6 +12,9 @@ import pathlib
 import sys
 import time
 
+from tf_gradcam import preprocessing, registry  # both import without TensorFlow
+from tf_gradcam.cli import common
+
 DEFAULT_METHODS = "gradcam,gradcam++"
 DEFAULT_METRICS = "average_drop,increase_in_confidence,deletion,insertion"
 BOX_METRICS = ("pointing_game", "localization_accuracy", "max_box_accuracy")
@@ -19,8 +22,6 @@ BOX_METRICS = ("pointing_game", "localization_accuracy", "max_box_accuracy")
 
 def add_parser(subparsers):
     """Add the `evaluate` subcommand to an `argparse` subparsers object; returns its parser."""
-    from tf_gradcam import metrics, preprocessing, registry
-
     parser = subparsers.add_parser(
         "evaluate", help="score explanation methods with faithfulness/localisation metrics",
         description="Explain IMAGES with each method and score the maps with each metric: "
@@ -31,13 +32,14 @@ def add_parser(subparsers):
                         help=f"comma-separated, from {','.join(sorted(registry.METHODS))}, "
                              f"or 'all' (default: {DEFAULT_METHODS})")
     parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated, from {','.join(metrics.METRICS)}, or 'all' "
-                             f"(default: {DEFAULT_METRICS}, plus the box metrics with --boxes)")
+                        help="comma-separated names of tf_gradcam.metrics.METRICS (see "
+                             "docs/metrics.md), or 'all' (default: "
+                             f"{DEFAULT_METRICS}, plus {','.join(BOX_METRICS)} with --boxes)")
     parser.add_argument("--boxes", help="JSON file: {image file name: [[top, left, bottom, "
                                         "right], ...]} in the image's own pixels")
     parser.add_argument("--out", default="evaluate_out", help="output folder")
     parser.add_argument("--layer", default=None, help="layer name (default: automatic)")
-    parser.add_argument("--preprocess", default="none",
+    parser.add_argument("--preprocess", default="none", type=common.check_preprocess,
                         help=f"one of {sorted(preprocessing.PREPROCESSORS)} or scale:A,B")
     parser.add_argument("--class", dest="class_index", type=int, default=None,
                         help="explain this class on every image (default: each top-1)")
@@ -60,9 +62,7 @@ def _names(text, known, what, default):
 
 
 def _usage(message):
-    from tf_gradcam import cli
-
-    return cli.UsageError(message)
+    return common.UsageError(message)
 
 
 def read_boxes(path, paths, size):
@@ -97,11 +97,14 @@ def read_boxes(path, paths, size):
 
 
 def _original_size(path):
-    import cv2
-    import numpy as np
+    """`(height, width)` the file declares (its header; decoded only for other formats)."""
+    from tf_gradcam import files
 
-    image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
-    return image.shape[:2]
+    data = path.read_bytes()
+    header = files.read_header(data)
+    if header is not None:
+        return header.height, header.width
+    return files.decode_photo(data).original_size
 
 
 def _score(name, explainer, images, heatmaps, classes, boxes, args):
@@ -120,9 +123,10 @@ def _score(name, explainer, images, heatmaps, classes, boxes, args):
 
 def run(args):
     """Run `tf-gradcam evaluate` with parsed `args`; returns the exit status."""
+    common.quiet_tensorflow()
     import numpy as np
 
-    from tf_gradcam import cli, metrics, registry
+    from tf_gradcam import metrics
     from tf_gradcam.files import expand_images, read_image, write_atomic
     from tf_gradcam.metrics import _common
 
@@ -133,7 +137,7 @@ def run(args):
     names = _names(args.metrics, list(metrics.METRICS), "metric", default)
     if any(n in BOX_METRICS for n in names) and not args.boxes:
         raise _usage(f"{', '.join(n for n in names if n in BOX_METRICS)} need --boxes")
-    model = cli.load_model(args.model)
+    model = common.load_model(args.model)
     size = tuple(model.input_shape[1:3])
     if None in size:
         raise _usage("the model takes any image size; evaluate needs a fixed input size")
@@ -193,7 +197,7 @@ def run(args):
     write_atomic(out / "evaluate.json", json.dumps(document, indent=1).encode())
     print(f"evaluated {len(loaded)} image(s) with {len(methods)} method(s), {failures} failed; "
           f"table: {out / 'evaluate.csv'}, per image: {out / 'evaluate.json'}")
-    return cli.EXIT_SOME_FAILED if failures else cli.EXIT_OK
+    return common.EXIT_SOME_FAILED if failures else common.EXIT_OK
 
 
 def format_table(table, names):
