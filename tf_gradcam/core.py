@@ -712,7 +712,10 @@ class FinerCAM(GradientCAM):
     (each class gets its own comparison classes).
 
     Args:
-        model, layer, ...: As in `GradientCAM`; the target must be the default `Classifier`.
+        model: As in `GradientCAM`.
+        layer: As in `GradientCAM`. Defaults to `None`.
+        **kwargs: The other arguments of `GradientCAM`; the target must be the default
+            `Classifier`.
         alpha: Strength of the comparison; `0` is Grad-CAM. Defaults to `1.0`.
         comparisons: How many similar classes are compared (at most classes - 1). Defaults
             to `3`.
@@ -765,7 +768,9 @@ class ShapleyCAM(GradientCAM):
     image per call.
 
     Args:
-        model, layer, ...: As in `GradientCAM`.
+        model: As in `GradientCAM`.
+        layer: As in `GradientCAM`. Defaults to `None`.
+        **kwargs: The other arguments of `GradientCAM`.
         score: `"logit"` (the target's score, like every method) or `"rest"` (classifiers
             only). Defaults to `"logit"`.
 

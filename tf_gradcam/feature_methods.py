@@ -17,7 +17,9 @@ class KPCACAM(core.GradientCAM):
     `tf.linalg.eigh`), as pytorch-grad-cam's `KPCA_CAM` computes it with scikit-learn.
 
     Args:
-        model, layer, ...: As in `GradientCAM`; `center` defaults to `True` here
+        model: As in `GradientCAM`.
+        layer: As in `GradientCAM`. Defaults to `None`.
+        **kwargs: The other arguments of `GradientCAM`; `center` defaults to `True` here
             (pytorch-grad-cam centres the positions before the kernel).
         kernel: `"sigmoid"` (pytorch-grad-cam's default), `"rbf"`, `"cosine"` or `"poly"`.
             Defaults to `"sigmoid"`.
@@ -67,7 +69,9 @@ class FEM(core.GradientCAM):
     by the fraction of positions where it exceeds its mean + `k` standard deviations.
 
     Args:
-        model, layer, ...: As in `GradientCAM`.
+        model: As in `GradientCAM`.
+        layer: As in `GradientCAM`. Defaults to `None`.
+        **kwargs: The other arguments of `GradientCAM`.
         k: The k-sigma threshold. Defaults to `2.0` (pytorch-grad-cam's `k=2`).
 
     Example:

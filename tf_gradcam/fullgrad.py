@@ -102,7 +102,9 @@ class FullGrad(core.GradientCAM):
     at the input resolution.
 
     Args:
-        model, ...: As in `GradientCAM` (`preprocess`, `output`, `target`, `augment`,
+        model: As in `GradientCAM`.
+        layer: Must be `None` (every bias layer is explained). Defaults to `None`.
+        **kwargs: As in `GradientCAM` (`preprocess`, `output`, `target`, `augment`,
             `jit_compile`); the gradient x input term uses the preprocessed input.
         normalize: `"image"` rescales each layer's `|g * b|` over all its channels and
             positions (the paper's code, idiap/fullgrad-saliency); `"channel"` each channel
