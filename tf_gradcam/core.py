@@ -532,9 +532,10 @@ class GradientCAM(Explainer):
 
 
 def _class_gradients(tape, scores, source):
-    """Gradients of each image's K scores `(N, K)` w.r.t. `source` `(N, ...)`:
-    `(N, K, ...)`, all from the same forward pass: one backward pass per class column, in
-    a `tf.while_loop` (one pass for K = 1). Images are independent, so the gradient of
+    """Gradients of each image's K scores `(N, K)` w.r.t. `source` `(N, ...)` (or each of
+    a list of sources, all in the same backward passes): `(N, K, ...)`, all from the same
+    forward pass: one backward pass per class column, in a `tf.while_loop` (one pass for
+    K = 1). Images are independent, so the gradient of
     column j's sum is each image's own gradient.
 
     The backward graph is built once, inside the loop: a `tf.cond` between a one-class
@@ -545,31 +546,39 @@ def _class_gradients(tape, scores, source):
         ValueError: The score does not depend on `source` (e.g. `source` is the output
             layer itself, after the softmax whose logits are explained).
     """
+    several = isinstance(source, (list, tuple))
+    sources = list(source) if several else [source]
     count = tf.shape(scores)[1]
 
-    def body(j, results):
+    def body(j, *results):
         upstream = tf.one_hot(tf.fill(tf.shape(scores)[:1], j), count, dtype=scores.dtype)
-        return j + 1, results.write(j, _score_gradient(tape, scores, source, upstream))
+        gradients = _score_gradient(tape, scores, sources, upstream)
+        return (j + 1,) + tuple(r.write(j, g) for r, g in zip(results, gradients))
 
-    _, results = tf.while_loop(
-        lambda j, _: j < count, body,
-        [tf.constant(0), tf.TensorArray(source.dtype, size=count,
-                                        element_shape=source.shape)])
-    rank = len(source.shape)
-    return tf.transpose(results.stack(), [1, 0] + list(range(2, rank + 1)))
+    _, *results = tf.while_loop(
+        lambda j, *_: j < count, body,
+        [tf.constant(0)] + [tf.TensorArray(s.dtype, size=count, element_shape=s.shape)
+                            for s in sources])
+    stacked = [tf.transpose(r.stack(), [1, 0] + list(range(2, len(s.shape) + 1)))
+               for r, s in zip(results, sources)]
+    return stacked if several else stacked[0]
 
 
 def _score_gradient(tape, scores, source, upstream=None):
     """`d sum(upstream * scores) / d source` `(N, ...)` (all of `scores` when `upstream` is
-    `None`: one class per image); see `_class_gradients`."""
-    gradient = tape.gradient(scores, source, output_gradients=upstream)
-    if gradient is None:
-        raise ValueError(
-            "The explained score does not depend on the chosen layer's output, so there "
-            "is no gradient to weight it with: the layer is the output layer itself (its "
-            "pre-activation logits are explained) or does not feed the output. Choose an "
-            f"earlier layer. Received: layer output {source.name!r}")
-    return gradient
+    `None`: one class per image); a list of those for a list of sources (one backward
+    pass); see `_class_gradients`."""
+    listed = isinstance(source, list)
+    gradients = tape.gradient(scores, source, output_gradients=upstream)
+    for gradient, one in zip(gradients if listed else [gradients],
+                             source if listed else [source]):
+        if gradient is None:
+            raise ValueError(
+                "The explained score does not depend on the chosen layer's output, so there "
+                "is no gradient to weight it with: the layer is the output layer itself (its "
+                "pre-activation logits are explained) or does not feed the output. Choose an "
+                f"earlier layer. Received: layer output {one.name!r}")
+    return gradients
 
 
 def _per_class(maps_, n, k):

@@ -74,23 +74,6 @@ def _rescale(values, per_channel):
     return (values - low) / (high + 1e-6)
 
 
-def _all_gradients(tape, scores, sources):
-    """`(N, K, ...)` gradients of the scores with respect to every source: one backward
-    pass for all of them with one class per image (a pass per source would cost
-    O(layers^2)); per-source `batch_jacobian`s for K classes."""
-    def one_class():
-        gradients = tape.gradient(scores, sources)
-        for gradient, source in zip(gradients, sources):
-            if gradient is None:
-                raise ValueError(
-                    "FullGrad: the explained score does not depend on the output of "
-                    f"{source.name!r}. Received: a bias layer that does not feed the output")
-        return [g[:, tf.newaxis] for g in gradients]
-
-    return tf.cond(tf.shape(scores)[1] == 1, one_class, lambda: [
-        tape.batch_jacobian(scores, s, experimental_use_pfor=True) for s in sources])
-
-
 class FullGrad(core.GradientCAM):
     """FullGrad (Srinivas & Fleuret, NeurIPS 2019): `|input-gradient x input|` plus, for
     every convolution / BatchNorm layer, `|bias-gradient x bias|`, each rescaled to [0, 1],
@@ -152,7 +135,7 @@ class FullGrad(core.GradientCAM):
 
         sources = [x] + [_pre_activation(f, info.layer)
                          for f, info in zip(features, self.graph.targets)]
-        gradients = _all_gradients(tape, scores, sources)
+        gradients = core._class_gradients(tape, scores, sources)
         weights = [tf.repeat(tf.cast(x, tf.float32), k, axis=0)] + [
             bias(info.layer) for info in self.graph.targets]
 
