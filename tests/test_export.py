@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import tf_gradcam as tfg
-from tf_gradcam import serving, synthetic
+from tf_gradcam import export, serving, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,46 @@ def test_corrupt_bytes_fail_that_request_only(loaded):
         signature(image_bytes=tf.constant([b"not an image"]))
     ok = signature(image_bytes=tf.constant([_png(synthetic.make_scenes(1).images[0])]))
     assert ok["heatmaps"].shape == (1, 64, 64)
+
+
+def _png_header(width, height):
+    """A PNG that declares `width` x `height` pixels (signature and IHDR only)."""
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr
+            + struct.pack(">I", zlib.crc32(ihdr)))
+
+
+def test_header_pixels_reads_each_format_without_decoding():
+    from PIL import Image
+    import io
+
+    image = np.zeros((30, 47, 3), np.uint8)
+    encoded = {ext: cv2.imencode(ext, image)[1].tobytes() for ext in (".jpg", ".png", ".bmp")}
+    gif = io.BytesIO()
+    Image.fromarray(image).save(gif, format="GIF")
+    encoded[".gif"] = gif.getvalue()
+    for ext, data in encoded.items():
+        assert int(export.header_pixels(tf.constant(data))) == 30 * 47, ext
+    assert int(export.header_pixels(tf.constant(_png_header(30000, 30000)))) == 9 * 10**8
+    assert int(export.header_pixels(tf.constant(b"not an image"))) == 0
+    assert int(export.header_pixels(tf.constant(b""))) == 0
+
+
+def test_bytes_signature_refuses_an_image_over_the_pixel_budget(loaded, shapes_model, tmp_path):
+    signature = loaded.signatures["explain_image"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image too large"):
+        signature(image_bytes=tf.constant([_png_header(30000, 30000)]))  # 900 MP > 100 MP
+    small = tfg.export_saved_model(tfg.GradCAM(shapes_model), tmp_path / "small",
+                                   max_pixels=64 * 64 - 1)
+    jpeg = cv2.imencode(".jpg", synthetic.make_scenes(1).images[0])[1].tobytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image too large"):
+        tf.saved_model.load(str(small)).signatures["explain_image"](
+            image_bytes=tf.constant([jpeg]))
+    with pytest.raises(ValueError, match="max_pixels"):
+        tfg.export_saved_model(tfg.GradCAM(shapes_model), tmp_path / "bad", max_pixels=0)
 
 
 def test_requests_without_a_class_use_the_top1_signatures():
