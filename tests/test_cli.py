@@ -476,7 +476,7 @@ def test_help_version_and_usage_errors_do_not_import_tensorflow():
     codes = [line.split()[-1] for line in done.stderr.splitlines() if line[:1] != " "
              and line.split()[-1].isdigit()]
     assert codes == ["0"] * 6 + ["2"] * 4, done.stderr
-    assert "model file 'no/such/model.keras' does not exist" in done.stderr
+    assert "model 'no/such/model.keras' does not exist" in done.stderr
     assert "tf-gradcam 0." in done.stdout
     assert "argument --fit: invalid choice: 'bogus'" in done.stderr
     assert "Unknown preprocessing 'bad'" in done.stderr
