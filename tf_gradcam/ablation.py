@@ -29,9 +29,13 @@ def head_model(model, path):
     tracer, _, outputs = layers.trace_model(model, expand=layers._model_paths([path]))
     feature = next(tensor for p, _, tensor, _ in tracer.records if p == path)
     try:
-        return keras.Model(feature, keras.tree.flatten(outputs), name=f"{model.name}_head")
+        head = keras.Model(feature, keras.tree.flatten(outputs), name=f"{model.name}_head")
     except ValueError:  # "not connected to `inputs`": the head cannot be separated
         return None
+    # Keras < 3.7 builds such a model anyway, with the image's own input layer left inside
+    # it (and fails when it is called): more input layers than inputs means the same.
+    entries = [layer for layer in head.layers if isinstance(layer, keras.layers.InputLayer)]
+    return head if len(entries) <= len(head.inputs) else None
 
 
 class _AblatedForward:
