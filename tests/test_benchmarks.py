@@ -19,7 +19,11 @@ def test_gpu_benchmark_smoke_mode_writes_every_row(tmp_path):
     labels = [r["row"] for r in rows]
     for part in ("float32", "top_k=5", "serving_default", "occlusion", "mixed_float16", "ViT"):
         assert any(part in label for label in labels), (part, labels)
+    hub = importlib.util.find_spec("keras_hub") is not None
     for r in rows:
+        if not hub and r["row"].startswith("ViT"):  # the oldest-versions venv has no KerasHub
+            assert "keras-hub not installed" in r["error"], r
+            continue
         assert "error" not in r, r
         assert r["images_per_s"] > 0 and r["forward_images_per_s"] > 0 and r["ratio"] > 0
     saved = json.loads((tmp_path / "gpu-smoke.json").read_text())
