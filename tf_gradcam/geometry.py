@@ -135,6 +135,25 @@ def capped_size(size, max_size=None):
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+def _axis_weights(index, length):
+    """Lower neighbour and weight of fractional `index`es into an axis of `length`, the
+    edge replicated."""
+    index = np.clip(index, 0.0, length - 1.0)
+    low = np.minimum(np.floor(index).astype(np.intp), max(length - 2, 0))
+    return low, np.minimum(low + 1, length - 1), (index - low).astype(np.float32)
+
+
+def _bilinear(box, rows, cols):
+    """`box` `(h, w)` sampled bilinearly at fractional `rows` x `cols` (edges replicated):
+    exact float32 arithmetic (OpenCV's `warpAffine` interpolates with 1/32-pixel weights,
+    which differ between OpenCV releases)."""
+    y0, y1, wy = _axis_weights(rows, box.shape[0])
+    x0, x1, wx = _axis_weights(cols, box.shape[1])
+    top = box[y0][:, x0] * (1.0 - wx) + box[y0][:, x1] * wx
+    bottom = box[y1][:, x0] * (1.0 - wx) + box[y1][:, x1] * wx
+    return (top * (1.0 - wy)[:, None] + bottom * wy[:, None]).astype(np.float32)
+
+
 def resize(image, size):
     """`image` `(H, W[, C])`, any numeric dtype, resized to `size` `(h, w)` by area
     averaging (OpenCV's `INTER_AREA`), same dtype and rank; returned as is when it already
@@ -290,10 +309,7 @@ def to_original(heatmap, placement, max_size=None):  # noqa: F811 - the argument
     a_y, a_x = H / out_h * box.shape[0] / (sb - st), W / out_w * box.shape[1] / (sr - sl)
     b_y = (0.5 * H / out_h - st) * box.shape[0] / (sb - st) - 0.5
     b_x = (0.5 * W / out_w - sl) * box.shape[1] / (sr - sl) - 0.5
-    matrix = np.array([[a_x, 0.0, b_x], [0.0, a_y, b_y]], np.float64)
-    out = cv2.warpAffine(np.ascontiguousarray(box), matrix, (out_w, out_h),
-                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
+    out = _bilinear(box, a_y * np.arange(out_h) + b_y, a_x * np.arange(out_w) + b_x)
     if placement.fit == "crop":   # zero outside the crop, by each output pixel's centre
         rows = (np.arange(out_h) + 0.5) * (H / out_h)
         cols = (np.arange(out_w) + 0.5) * (W / out_w)
