@@ -15,6 +15,14 @@ def picture():
 
 
 def encode(rgb, ext=".png"):
+    if ext == ".gif" and not cv2.haveImageWriter("x.gif"):  # OpenCV < 4.12: no GIF codec
+        import io
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.fromarray(rgb).save(out, format="GIF")
+        return out.getvalue()
     ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
     assert ok
     return data.tobytes()

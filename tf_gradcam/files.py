@@ -346,6 +346,23 @@ def _reduction(header, max_size):
     return max([1] + [f for f in (2, 4, 8) if long_side / f >= max_size])
 
 
+def _gif_first_frame(data):
+    """A GIF's first frame, BGR uint8, read with Pillow (matplotlib's own image library),
+    for OpenCV releases without a GIF decoder; `None` when Pillow cannot read it either."""
+    import io
+
+    import numpy as np
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.seek(0)
+            return np.ascontiguousarray(np.asarray(picture.convert("RGB"))[..., ::-1])
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
 def decode_photo(data, *, max_pixels=DEFAULT_MAX_PIXELS, max_size=None):
     """Decode image bytes as uint8 RGB at the file's own size, within a pixel budget.
 
@@ -394,6 +411,8 @@ def decode_photo(data, *, max_pixels=DEFAULT_MAX_PIXELS, max_size=None):
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as err:
         raise ValueError(f"OpenCV could not decode it ({str(err).strip()})") from err
+    if image is None and header is not None and header.format == "gif":
+        image = _gif_first_frame(data)  # OpenCV < 4.12 has no GIF codec
     if image is None:
         kind = ("a truncated or corrupt JPEG" if data[:3] == b"\xff\xd8\xff" else
                 "a truncated or corrupt PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else
