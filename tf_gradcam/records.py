@@ -28,7 +28,7 @@ Columns:
     error: Why the image failed, `""` when it was explained.
     box: `[y1, x1, y2, x2]` of the explained detection (`--target detection`), in the photo's
         own pixels where the row knows the photo's size, else in the model input's pixels;
-        `None` for other targets (added in 0.5, after `error`, so earlier columns keep their
+        `None` for other targets (added in 0.3, after `error`, so earlier columns keep their
         places).
 """
 
