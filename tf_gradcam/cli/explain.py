@@ -181,6 +181,14 @@ def make_target(spec):
 
 def load_explainer(args):
     """`(explainer, size, labels)` from the command line; UsageError on bad options."""
+    spec = getattr(args, "target", None)
+    if spec is not None and spec.kind in ("regression", "dense-regression") and (
+            args.class_index is not None or args.top != 1):
+        option = (f"--class {args.class_index}" if args.class_index is not None
+                  else f"--top {args.top}")
+        raise common.UsageError(
+            f"--target {spec.kind} explains one number per image and has no classes; leave "
+            f"out {option}. Received: target={spec.text!r}")
     model = common.load_model(args.model)
     from tf_gradcam import registry
 

@@ -126,13 +126,21 @@ def explain_batch(explainer, batch, args):
         return _with_boxes([records.explained(exp, i) for i in range(len(batch))],
                            detection_boxes(explainer, exp, args, size))
     first = explainer.explain(batch)
-    per_image = [records.explained(first, i) for i in range(len(batch))]
-    ranking = first.predictions if first.probabilities is None else first.probabilities
+    per_image = _with_boxes([records.explained(first, i) for i in range(len(batch))],
+                            detection_boxes(explainer, first, args, size))
+    if first.probabilities is not None:
+        ranking = first.probabilities
+    elif isinstance(explainer.target, targets.Detection):  # the explained box's class scores
+        ranking = explainer.target.class_scores(first.predictions)
+    else:
+        ranking = first.predictions
     order = np.argsort(-np.asarray(ranking), axis=1, kind="stable")
     for rank in range(1, k):
         exp = explainer.explain(batch, order[:, rank])
+        boxes = detection_boxes(explainer, exp, args, size)
         for i, items in enumerate(per_image):
-            items += records.explained(exp, i, first_rank=rank + 1)
+            items += _with_boxes([records.explained(exp, i, first_rank=rank + 1)],
+                                 [boxes[i]])[0]
     return per_image
 
 
