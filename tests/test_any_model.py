@@ -318,10 +318,10 @@ def test_keras_hub_deeplab_dynamic_input_one_trace_per_size():
     assert model.input_shape == (None, None, None, 3)
     assert len(tfg.list_layers(model)) > 0
     cam = tfg.GradCAM(model)
-    assert cam.layer == "deep_lab_v3_backbone/backbone_output_upsampling"
+    assert cam.layer == f"{model.backbone.name}/backbone_output_upsampling"
     # The reference: the backbone's own graph cut at that layer, then the segmenter's head;
     # the score is the class's logits summed over the pixels predicted as that class.
-    backbone = model.get_layer("deep_lab_v3_backbone")
+    backbone = model.backbone
     features = keras.Model(backbone.input, backbone.get_layer(cam.layer.split("/")[-1]).output)
     head = model.get_layer("segmentation_output")
 

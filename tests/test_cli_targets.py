@@ -215,7 +215,7 @@ def test_keras_hub_retinanet_saved_and_explained(capsys, tmp_path, photos):
         row = rows[name]
         assert row["class_index"] == logits.max(axis=0).argmax() and row["box"] is None
         np.testing.assert_allclose(row["score"], logits.max(), rtol=1e-4)
-        assert row["layer"] == "retina_net_backbone/fpn/lateral_conv_P4"
+        assert row["layer"] == f"{model.backbone.name}/fpn/lateral_conv_P4"
 
 
 def test_keras_hub_dfine_and_depth_anything_through_the_cli(capsys, tmp_path):

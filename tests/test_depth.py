@@ -78,7 +78,7 @@ def _depth_anything_by_hand(model, x):
     estimator's output layers. `(A, depths)` with A the head's `activation1` output."""
     from keras_hub.src.models.depth_anything.depth_anything_layers import interpolate
 
-    backbone = model.get_layer("depth_anything_backbone")
+    backbone = model.backbone
     neck = keras.Model(backbone.input, backbone.get_layer("neck").output)
     head = backbone.get_layer("head")
     y = neck(x)[head.head_in_index]
@@ -98,7 +98,7 @@ def test_keras_hub_depth_anything_matches_a_hand_written_tape():
     model = hub.depth_anything(size=112)  # compiled on construction (DepthAnythingLoss)
     assert len(tfg.list_layers(model)) > 0
     cam = tfg.GradCAM(model, target=tfg.targets.DenseRegression(box=(0, 0, 56, 56)))
-    assert cam.layer == "depth_anything_backbone/head/activation1"  # inside a custom layer
+    assert cam.layer == f"{model.backbone.name}/head/activation1"  # inside a custom layer
     x = np.random.default_rng(7).uniform(0, 1, (1, 112, 112, 3)).astype("float32")
     exp = cam.explain(x)
     depth = model(x)["depths"].numpy()[..., 0]

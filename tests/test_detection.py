@@ -142,7 +142,8 @@ def test_keras_hub_retinanet_matches_a_hand_written_tape(retinanet):
     model = retinanet
     cam = tfg.GradCAM(model, target=tfg.targets.Detection())
     # Feeds every pyramid level (the heads are shared by P3 and P4), not the box head.
-    assert cam.layer == "retina_net_backbone/fpn/lateral_conv_P4"
+    # (Keras numbers a second model built in one process: `retina_net_backbone_1`.)
+    assert cam.layer == f"{model.backbone.name}/fpn/lateral_conv_P4"
     x = np.random.default_rng(4).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     exp = cam.explain(x)
     logits = model(x)["cls_logits"].numpy()
@@ -171,13 +172,13 @@ def test_keras_hub_dfine_matches_a_hand_written_tape():
     cam = tfg.GradCAM(model, target=tfg.targets.Detection(index=0))
     # The encoder's input projection of the last HGNetV2 stage: a graph node of the
     # D-FINE backbone (a 2x2 map at 64x64 input, stride 32).
-    assert cam.layer == "d_fine_backbone/encoder_input_proj_bn_1"
+    assert cam.layer == f"{model.backbone.name}/encoder_input_proj_bn_1"
     x = np.random.default_rng(5).uniform(0, 1, (1, 64, 64, 3)).astype("float32")
     exp = cam.explain(x, class_index=1)
     np.testing.assert_allclose(exp.scores, model(x)["logits"][:, 0, 1], rtol=1e-4)
     # The reference: the D-FINE backbone's own functional graph, cut at that layer; the
     # detector's "logits" are the last decoder layer's `intermediate_logits`.
-    backbone = model.get_layer("d_fine_backbone")
+    backbone = model.backbone
     sub = keras.Model(backbone.inputs, [backbone.get_layer("encoder_input_proj_bn_1").output,
                                         backbone.output["intermediate_logits"]])
     want = hub.tape_gradcam(sub, x, lambda logits, i: logits[0, -1, 0, 1])
