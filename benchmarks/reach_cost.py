@@ -24,7 +24,10 @@ def best(fn, repeats=5):
 def main():
     cases = [("U-Net", unet(size=64), 64, tfg.targets.DenseRegression()),
              ("DeepLabV3 (None, None, 3)", hub.deeplab(), 64, None),
-             ("RetinaNet", hub.retinanet(size=64), 64, tfg.targets.Detection())]
+             ("RetinaNet", hub.retinanet(size=64), 64, tfg.targets.Detection()),
+             ("D-FINE", hub.dfine(size=64), 64, tfg.targets.Detection(index=0)),
+             ("DepthAnything", hub.depth_anything(size=112), 112,
+              tfg.targets.DenseRegression(box=(0, 0, 56, 56)))]
     for name, model, size, target in cases:
         x = np.random.default_rng(0).uniform(0, 1, (2, size, size, 3)).astype("float32")
         forward = tf.function(lambda v, m=model: m(v, training=False))

@@ -79,3 +79,27 @@ def depth_anything(size=112, seed=0):
         neck_hidden_dims=[8, 8, 8, 8], fusion_hidden_dim=8, head_hidden_dim=8,
         head_in_index=-1, feature_keys=["stage1", "stage2", "stage3", "stage4"])
     return kh.models.DepthAnythingDepthEstimator(backbone=backbone, depth_estimation_type="relative")
+
+
+def tape_gradcam(forward, images, score):
+    """Grad-CAM written out with `tf.GradientTape`, one image at a time, independent of the
+    library: `forward(x) -> (A, outputs)` runs the model's own layers by hand (A, the
+    feature map, computed on the way), `score(outputs, i)` is image i's scalar score."""
+    import numpy as np  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    cams = []
+    for i, image in enumerate(images):
+        with tf.GradientTape() as tape:
+            a, outputs = forward(tf.constant(image[None], tf.float32))
+            score_i = score(outputs, i)
+        g = tape.gradient(score_i, a)[0].numpy()
+        weights = g.mean(axis=(0, 1))  # spatial mean of the gradient, per channel
+        cams.append(np.maximum((weights * a[0].numpy()).sum(axis=-1), 0.0))  # ReLU(sum w A)
+    return np.stack(cams)
+
+
+def pearson(a, b):
+    import numpy as np  # noqa: PLC0415
+
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])

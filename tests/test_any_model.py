@@ -314,16 +314,41 @@ def test_keras_hub_deeplab_dynamic_input_one_trace_per_size():
     pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
     from tests import keras_hub_models as hub
 
-    dynamic, fixed = hub.deeplab(size=None), hub.deeplab(size=32)  # same seed: same weights
-    assert dynamic.input_shape == (None, None, None, 3)
-    assert len(tfg.list_layers(dynamic)) > 0
-    cam = tfg.GradCAM(dynamic)
-    x = np.random.default_rng(9).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
-    exp = cam.explain(x)
-    want = tfg.GradCAM(fixed, layer=cam.layer.split("/")[-1]).explain(x)
-    np.testing.assert_allclose(exp.cams, want.cams, rtol=1e-4, atol=1e-7)
-    assert exp.cams.max() > 0
-    wide = cam.explain(np.ones((1, 32, 48, 3), "float32"))
-    assert wide.heatmaps.shape == (1, 32, 48)
+    model = hub.deeplab(size=None)
+    assert model.input_shape == (None, None, None, 3)
+    assert len(tfg.list_layers(model)) > 0
+    cam = tfg.GradCAM(model)
+    assert cam.layer == f"{model.backbone.name}/backbone_output_upsampling"
+    # The reference: the backbone's own graph cut at that layer, then the segmenter's head;
+    # the score is the class's logits summed over the pixels predicted as that class.
+    backbone = model.backbone
+    features = keras.Model(backbone.input, backbone.get_layer(cam.layer.split("/")[-1]).output)
+    head = model.get_layer("segmentation_output")
+
+    def forward(x):
+        a = features(x, training=False)
+        return a, head(a)
+
+    rng = np.random.default_rng(9)
+    for shape in ((2, 32, 32, 3), (1, 32, 48, 3)):  # two sizes, one explainer
+        x = rng.uniform(0, 1, shape).astype("float32")
+        exp = cam.explain(x)
+        # Inference mode spelled out: called with `training=None`, this KerasHub model runs
+        # its spatial-pyramid BatchNormalization on batch statistics (its outputs then
+        # depend on the batch); the explainer, like `predict`, runs inference.
+        logits = model(x, training=False).numpy()
+        predicted = logits.argmax(axis=-1)
+        area = np.stack([(predicted == c).sum(axis=(1, 2)) for c in range(3)], axis=1)
+        np.testing.assert_array_equal(exp.class_index, area.argmax(axis=1))
+        region = [predicted[i] == c for i, c in enumerate(exp.class_index)]
+        np.testing.assert_allclose(
+            exp.scores, [logits[i][r, c].sum() for i, (r, c) in
+                         enumerate(zip(region, exp.class_index))], rtol=1e-4)
+        want = hub.tape_gradcam(forward, x, lambda out, i: tf.reduce_sum(
+            out[0, ..., exp.class_index[i]] * region[i]))
+        assert exp.cams.shape == want.shape == shape[:3] and want.max() > 0
+        assert exp.heatmaps.shape == shape[:3]
+        assert hub.pearson(exp.cams, want) >= 0.999
+        np.testing.assert_allclose(exp.cams, want, rtol=1e-3, atol=1e-4 * want.max())
     cam.explain(x[:1])  # a size seen before (other batch size): no retrace
     assert cam.compute.experimental_get_tracing_count() == 2

@@ -72,16 +72,42 @@ def test_box_outside_the_map_and_vector_outputs_are_refused():
         tfg.GradCAM(vector, target=tfg.targets.DenseRegression())
 
 
-def test_keras_hub_depth_anything():
-    pytest.importorskip("keras_hub")
+def _depth_anything_by_hand(model, x):
+    """DepthAnything's forward pass from its own sub-layers: the backbone's graph up to the
+    neck, then KerasHub's `DepthAnythingDepthEstimationHead.call` written out, then the
+    estimator's output layers. `(A, depths)` with A the head's `activation1` output."""
+    from keras_hub.src.models.depth_anything.depth_anything_layers import interpolate
+
+    backbone = model.backbone
+    neck = keras.Model(backbone.input, backbone.get_layer("neck").output)
+    head = backbone.get_layer("head")
+    y = neck(x)[head.head_in_index]
+    y = head.conv1(head.padding1(y))
+    y = interpolate(y, size=head.interpolate_size, data_format=head.data_format)
+    a = head.activation1(head.conv2(head.padding2(y)))
+    depth = head.conv3(a)
+    for name in ("output_activation", "multiplier", "depths"):
+        depth = model.get_layer(name)(depth)
+    return a, depth
+
+
+def test_keras_hub_depth_anything_matches_a_hand_written_tape():
+    pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
     from tests import keras_hub_models as hub
 
     model = hub.depth_anything(size=112)  # compiled on construction (DepthAnythingLoss)
     assert len(tfg.list_layers(model)) > 0
     cam = tfg.GradCAM(model, target=tfg.targets.DenseRegression(box=(0, 0, 56, 56)))
-    assert cam.graph.targets[0].shape[-1] > 1
+    assert cam.layer == f"{model.backbone.name}/head/activation1"  # inside a custom layer
     x = np.random.default_rng(7).uniform(0, 1, (1, 112, 112, 3)).astype("float32")
     exp = cam.explain(x)
     depth = model(x)["depths"].numpy()[..., 0]
+    np.testing.assert_allclose(_depth_anything_by_hand(model, x)[1][..., 0], depth,
+                               rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(exp.scores, depth[:, :56, :56].mean(axis=(1, 2)), rtol=1e-4)
-    assert np.isfinite(exp.heatmaps).all() and exp.cams.max() > 0
+    want = hub.tape_gradcam(lambda t: _depth_anything_by_hand(model, t), x,
+                            lambda d, i: tf.reduce_mean(d[0, :56, :56, 0]))
+    assert want.shape == exp.cams.shape == (1, 112, 112) and want.max() > 0
+    assert hub.pearson(exp.cams, want) >= 0.999
+    np.testing.assert_allclose(exp.cams, want, rtol=1e-3, atol=1e-4 * want.max())
+    assert np.isfinite(exp.heatmaps).all()

@@ -114,34 +114,75 @@ def test_draw_box_draws_only_the_outline():
     assert (drawn[2:8, 3, 0] == 255).all() and drawn[4, 5].max() == 0
 
 
-def test_keras_hub_retinanet():
+@pytest.fixture(scope="module")
+def retinanet():
+    pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
     from tests import keras_hub_models as hub
 
-    pytest.importorskip("keras_hub")
-    model = hub.retinanet(size=64)
+    return hub.retinanet(size=64)
+
+
+def _retinanet_by_hand(model, x):
+    """RetinaNet's forward pass from its own sub-layers (KerasHub's `FeaturePyramid.call` and
+    `RetinaNetObjectDetector` written out for P3/P4): `(A, cls_logits)` with A the lateral
+    P4 convolution, which feeds P4 and, upsampled, P3."""
+    fpn = model.backbone.get_layer("fpn")
+    features = model.backbone.get_layer("backbone")([x])  # {"P3", "P4"} of the ResNet
+    a = fpn.lateral_conv_layers["P4"](features["P4"])
+    p3 = fpn.merge_op([fpn.lateral_conv_layers["P3"](features["P3"]), fpn.top_down_op(a)])
+    levels = [fpn.output_conv_layers["P3"](p3), fpn.output_conv_layers["P4"](a)]
+    head = model.get_layer("classification_head")
+    logits = [tf.reshape(head(p), [tf.shape(x)[0], -1, model.num_classes]) for p in levels]
+    return a, tf.concat(logits, axis=1)
+
+
+def test_keras_hub_retinanet_matches_a_hand_written_tape(retinanet):
+    from tests import keras_hub_models as hub
+
+    model = retinanet
     cam = tfg.GradCAM(model, target=tfg.targets.Detection())
     # Feeds every pyramid level (the heads are shared by P3 and P4), not the box head.
-    assert "box_head" not in cam.layer and "fpn" in cam.layer
+    # (Keras numbers a second model built in one process: `retina_net_backbone_1`.)
+    assert cam.layer == f"{model.backbone.name}/fpn/lateral_conv_P4"
     x = np.random.default_rng(4).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     exp = cam.explain(x)
     logits = model(x)["cls_logits"].numpy()
-    np.testing.assert_allclose(exp.scores, logits.max(axis=(1, 2)), rtol=1e-4)
-    assert np.isfinite(exp.heatmaps).all() and (exp.cams.max(axis=(1, 2)) > 0).all()
+    np.testing.assert_allclose(_retinanet_by_hand(model, x)[1], logits, rtol=1e-4, atol=1e-5)
+    flat = logits.reshape(2, -1).argmax(axis=1)  # the best (anchor, class) of each image
+    anchor, cls = np.unravel_index(flat, logits.shape[1:])
+    np.testing.assert_array_equal(exp.class_index, cls)
+    np.testing.assert_allclose(exp.scores, logits[[0, 1], anchor, cls], rtol=1e-4)
+    want = hub.tape_gradcam(lambda t: _retinanet_by_hand(model, t), x,
+                            lambda out, i: out[0, anchor[i], cls[i]])
+    assert exp.cams.shape == want.shape == (2, 4, 4) and want.max() > 0
+    assert hub.pearson(exp.cams, want) >= 0.999
+    np.testing.assert_allclose(exp.cams, want, rtol=1e-3, atol=1e-4 * want.max())
     with pytest.raises(ValueError, match=r"called 2 times in one forward pass.*Explain a "
                                          r"layer called once"):
         tfg.GradCAM(model, target=tfg.targets.Detection(), layer="classification_head")
 
 
-def test_keras_hub_dfine_backbone_feature_maps():
+def test_keras_hub_dfine_matches_a_hand_written_tape():
+    pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
     from tests import keras_hub_models as hub
 
-    pytest.importorskip("keras_hub")
     model = hub.dfine(size=64)
     infos = tfg.list_layers(model)
     assert any(i.is_spatial and "hg_net_v2_backbone" in i.path for i in infos)
     cam = tfg.GradCAM(model, target=tfg.targets.Detection(index=0))
-    assert cam.graph.targets[0].is_spatial
+    # The encoder's input projection of the last HGNetV2 stage: a graph node of the
+    # D-FINE backbone (a 2x2 map at 64x64 input, stride 32).
+    assert cam.layer == f"{model.backbone.name}/encoder_input_proj_bn_1"
     x = np.random.default_rng(5).uniform(0, 1, (1, 64, 64, 3)).astype("float32")
     exp = cam.explain(x, class_index=1)
     np.testing.assert_allclose(exp.scores, model(x)["logits"][:, 0, 1], rtol=1e-4)
+    # The reference: the D-FINE backbone's own functional graph, cut at that layer; the
+    # detector's "logits" are the last decoder layer's `intermediate_logits`.
+    backbone = model.backbone
+    sub = keras.Model(backbone.inputs, [backbone.get_layer("encoder_input_proj_bn_1").output,
+                                        backbone.output["intermediate_logits"]])
+    want = hub.tape_gradcam(sub, x, lambda logits, i: logits[0, -1, 0, 1])
+    assert want.shape == exp.cams.shape and want.max() > 0
+    assert hub.pearson(exp.cams, want) >= 0.999
+    np.testing.assert_allclose(exp.cams, want, rtol=1e-3, atol=1e-4 * want.max())
     assert np.isfinite(exp.heatmaps).all()

@@ -33,7 +33,7 @@ def test_rows_of_one_class_per_image():
         "probability": pytest.approx(0.7), "heatmap_mean": pytest.approx(0.05),
         "heatmap_peak_yx": [1, 3], "layer": "conv", "method": "hirescam",
         "overlay": "o/a.png", "original_width": None, "original_height": None, "note": "n",
-        "error": ""}]
+        "error": "", "box": None}]
     assert list(rows[0]) == list(records.FIELDS)
     second = records.explanation_rows(batch(), 1, "b.png")[0]
     assert second["probability"] == pytest.approx(0.6) and second["overlay"] == ""
@@ -94,3 +94,11 @@ def test_a_row_with_the_photos_size_gives_the_peak_in_its_pixels():
     failed = records.failure_row("big.png", "image too large", original_size=(9, 7))
     assert (failed["original_height"], failed["original_width"], failed["rank"]) == (9, 7, None)
     assert records.from_csv(records.csv_values(failed)) == failed
+
+
+def test_a_detection_box_survives_csv():
+    item = records.Explained(1, 2, 3.5, None, np.zeros((4, 4)), box=(1.234, 2.0, 30.5, 40.0))
+    row = records.row("d.png", item, layer="c", method="gradcam")
+    assert row["box"] == [1.23, 2.0, 30.5, 40.0] and list(row) == list(records.FIELDS)
+    assert records.from_csv(records.csv_values(row)) == row
+    assert records.failure_row("x.png", "bad")["box"] is None

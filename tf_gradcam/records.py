@@ -26,6 +26,10 @@ Columns:
     original_height: Its height, likewise.
     note: What was done to the input to fit the model (grayscale to RGB, 16 to 8 bits, ...).
     error: Why the image failed, `""` when it was explained.
+    box: `[y1, x1, y2, x2]` of the explained detection (`--target detection`), in the photo's
+        own pixels where the row knows the photo's size, else in the model input's pixels;
+        `None` for other targets (added in 0.3, after `error`, so earlier columns keep their
+        places).
 """
 
 import math
@@ -37,7 +41,7 @@ import numpy as np
 #: Column names of the summary, in order (CSV header, JSON Lines keys, Parquet schema).
 FIELDS = ("image", "rank", "class_index", "class_name", "score", "probability", "heatmap_mean",
           "heatmap_peak_yx", "layer", "method", "overlay", "original_width", "original_height",
-          "note", "error")
+          "note", "error", "box")
 
 _TEXT_FIELDS = ("class_name", "layer", "method", "overlay", "note", "error")
 
@@ -50,6 +54,7 @@ class Explained(typing.NamedTuple):
     score: float
     probability: typing.Optional[float]  # None where the output is not a classifier
     heatmap: np.ndarray
+    box: typing.Optional[tuple] = None  # (y1, x1, y2, x2) of an explained detection
 
 
 def explained(explanation, i, first_rank=1):
@@ -103,7 +108,7 @@ def row(image, item, *, layer, method, overlay="", note="", labels=None, origina
         labels: Class names, `labels[c]` for class `c`. Defaults to `None` (no names).
         original_size: `(height, width)` of the photo; the heatmap's peak is scaled from the
             heatmap's pixels to the photo's. Defaults to `None` (unknown: the peak stays in
-            the heatmap's pixels).
+            the heatmap's pixels). `item.box` is written as given (the caller maps it).
 
     Returns:
         A dict with the keys of `FIELDS`, JSON-safe values.
@@ -134,7 +139,8 @@ def row(image, item, *, layer, method, overlay="", note="", labels=None, origina
         "method": str(method), "overlay": str(overlay or ""),
         "original_width": None if original_size is None else int(original_size[1]),
         "original_height": None if original_size is None else int(original_size[0]),
-        "note": str(note or ""), "error": ""}
+        "note": str(note or ""), "error": "",
+        "box": None if item.box is None else [round(float(v), 2) for v in item.box]}
 
 
 def explanation_rows(explanation, i, image, *, overlays=None, note="", labels=None):
@@ -272,7 +278,7 @@ def from_csv(cells):
             record[name] = None
         elif name in ("rank", "class_index", "original_width", "original_height"):
             record[name] = int(value)
-        elif name == "heatmap_peak_yx":
+        elif name in ("heatmap_peak_yx", "box"):
             record[name] = json.loads(value)
         else:
             record[name] = float(value)

@@ -10,6 +10,7 @@ import pathlib
 import re
 import sys
 import tempfile
+import typing
 
 from tf_gradcam.runs import UsageError, say  # noqa: F401 - re-exported for the commands
 
@@ -148,3 +149,94 @@ def add_overlay_options(command):
     command.add_argument("--alpha", type=float, default=0.4,
                          help="heatmap weight in the overlay, 0-1 (default: 0.4)")
     command.add_argument("--colormap", default="jet", help="matplotlib colormap (default: jet)")
+
+
+#: `--target KIND[:KEY=VALUE]...`: each kind's `tfg.targets` class and the keys it takes
+#: (key -> (argument name, value type)); value types: "int", "float", "str", "box".
+TARGET_KINDS = {
+    "classifier": ("Classifier", {}),
+    "binary": ("Binary", {}),
+    "segmentation": ("Segmentation", {}),
+    "regression": ("Regression", {"index": ("index", "int")}),
+    "detection": ("Detection", {"index": ("index", "int"), "box": ("box", "box"),
+                                "iou": ("iou_threshold", "float"), "logits": ("logits", "str"),
+                                "boxes": ("boxes", "str"), "format": ("format", "str")}),
+    "dense-regression": ("DenseRegression", {"box": ("box", "box"),
+                                             "channel": ("channel", "int")}),
+}
+#: `detection:format=F`: how the model's box output is drawn and reported ("none": not at
+#: all, e.g. RetinaNet's anchor deltas).
+BOX_FORMATS = ("yxyx", "xyxy", "rel_yxyx", "rel_xyxy", "rel_center_xywh", "none")
+
+
+class TargetSpec(typing.NamedTuple):
+    """A parsed `--target`."""
+
+    text: str
+    kind: str
+    name: str  # the `tfg.targets` class
+    kwargs: dict
+
+
+def parse_target(text):
+    """Parse `--target KIND[:KEY=VALUE]...` (checked without TensorFlow).
+
+    `KIND` is one of `TARGET_KINDS`; boxes are four comma-separated numbers `Y1,X1,Y2,X2`.
+    Examples: `detection`, `detection:index=0`, `detection:box=0.1,0.1,0.6,0.5:iou=0.3`,
+    `dense-regression:box=0,0,32,32`, `regression:index=1`.
+
+    Args:
+        text: The option's value.
+
+    Returns:
+        A `TargetSpec`: the text, the kind, the `tfg.targets` class name and its keyword
+        arguments (`format` among them: the command line's, not the target's).
+
+    Raises:
+        argparse.ArgumentTypeError: An unknown kind or key, or a malformed value.
+
+    Example:
+    >>> from tf_gradcam.cli import common
+    >>> common.parse_target("detection:box=0,0,8,8:iou=0.3").kwargs
+    {'box': (0.0, 0.0, 8.0, 8.0), 'iou_threshold': 0.3}
+    """
+    kind, *parts = str(text).split(":")
+    if kind not in TARGET_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"unknown target kind {kind!r}: expected one of {', '.join(TARGET_KINDS)}, "
+            "optionally followed by :KEY=VALUE options (e.g. detection:index=0, "
+            f"dense-regression:box=Y1,X1,Y2,X2). Received: target={text!r}")
+    name, keys = TARGET_KINDS[kind]
+    kwargs = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or key not in keys:
+            known = ", ".join(f"{k}=" for k in keys) or "none"
+            raise argparse.ArgumentTypeError(
+                f"target {kind!r} takes the options {known} (as {kind}:KEY=VALUE, several "
+                f"joined by ':'); {part!r} is not one of them. Received: target={text!r}")
+        argument, kind_of_value = keys[key]
+        try:
+            if kind_of_value == "int":
+                parsed = int(value)
+            elif kind_of_value == "float":
+                parsed = float(value)
+            elif kind_of_value == "box":
+                parsed = tuple(float(v) for v in value.split(","))
+                if len(parsed) != 4:
+                    raise ValueError
+            else:
+                parsed = value
+        except ValueError:
+            expected = {"int": "a whole number", "float": "a number",
+                        "box": "four numbers Y1,X1,Y2,X2"}[kind_of_value]
+            raise argparse.ArgumentTypeError(
+                f"target option {key}= expects {expected}, got {value!r}. "
+                f"Received: target={text!r}") from None
+        if key == "format" and parsed not in BOX_FORMATS:
+            raise argparse.ArgumentTypeError(
+                f"detection:format= is how the model's box output is read: one of "
+                f"{', '.join(BOX_FORMATS)} (default yxyx, in the model input's pixels). "
+                f"Received: target={text!r}")
+        kwargs[argument] = parsed
+    return TargetSpec(str(text), kind, name, kwargs)

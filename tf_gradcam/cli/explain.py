@@ -37,6 +37,16 @@ def add_parser(sub):
                        help="explain this class index on every image")
     which.add_argument("--top", type=common.positive_int, default=1,
                        help="explain each image's top K classes (default: 1)")
+    ex.add_argument("--target", type=common.parse_target, default=None,
+                    metavar="KIND[:KEY=VALUE...]",
+                    help="what number of the output is explained (default: automatic - the "
+                         "class logit of a classifier, the class's region of a segmenter): "
+                         "detection (the best box; options index=I, box=Y1,X1,Y2,X2, iou=T, "
+                         "format=" + "|".join(common.BOX_FORMATS) + " for how the model's "
+                         "boxes are drawn, default yxyx in input pixels; logits=KEY, "
+                         "boxes=KEY), dense-regression (the mean of a depth/regression map; "
+                         "box=Y1,X1,Y2,X2 in output pixels, channel=C), regression:index=I, "
+                         "classifier, binary, segmentation; e.g. --target detection:index=0")
     ex.add_argument("--size", type=common.positive_int, nargs=2, metavar=("H", "W"),
                     help="resize inputs to H W (default: the model's input size)")
     ex.add_argument("--fit", choices=geometry.FITS, default=geometry.FITS[0],
@@ -106,7 +116,8 @@ def settings(args, size):
             "top": None if args.class_index is not None else args.top, "size": list(size),
             "preprocess": args.preprocess, "alpha": args.alpha, "colormap": args.colormap,
             "fit": args.fit, "max_size": args.max_size, "max_pixels": args.max_pixels,
-            "caption": args.caption, "colorbar": args.colorbar, "labels": args.labels}
+            "caption": args.caption, "colorbar": args.colorbar, "labels": args.labels,
+            "target": None if args.target is None else args.target.text}
 
 
 def find_inputs(args, out):
@@ -145,8 +156,39 @@ def load_labels(spec):
         raise common.UsageError(f"could not read --labels {spec}: {err}") from err
 
 
+def make_target(spec):
+    """The `tfg.targets` target of a parsed `--target` (`None`: automatic).
+
+    Raises:
+        UsageError: The target refuses its options (e.g. a box with y2 <= y1).
+    """
+    if spec is None:
+        return None
+    from tf_gradcam import targets
+
+    kwargs = {k: v for k, v in spec.kwargs.items() if k != "format"}
+    if spec.kind == "dense-regression" and "box" in kwargs:
+        if not all(float(v).is_integer() for v in kwargs["box"]):
+            raise common.UsageError(
+                "dense-regression:box= is in output pixels: four whole numbers Y1,X1,Y2,X2 "
+                f"(end exclusive). Received: target={spec.text!r}")
+        kwargs["box"] = tuple(int(v) for v in kwargs["box"])
+    try:
+        return getattr(targets, spec.name)(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise common.UsageError(f"--target {spec.text}: {err}") from err
+
+
 def load_explainer(args):
     """`(explainer, size, labels)` from the command line; UsageError on bad options."""
+    spec = getattr(args, "target", None)
+    if spec is not None and spec.kind in ("regression", "dense-regression") and (
+            args.class_index is not None or args.top != 1):
+        option = (f"--class {args.class_index}" if args.class_index is not None
+                  else f"--top {args.top}")
+        raise common.UsageError(
+            f"--target {spec.kind} explains one number per image and has no classes; leave "
+            f"out {option}. Received: target={spec.text!r}")
     model = common.load_model(args.model)
     from tf_gradcam import registry
 
@@ -154,11 +196,15 @@ def load_explainer(args):
     size = tuple(args.size) if args.size else tuple(model.input_shape[1:3])
     if None in size:
         raise common.UsageError("the model takes any image size: pass --size H W")
+    target = make_target(getattr(args, "target", None))
+    extra = {} if target is None else {"target": target}
     try:
         explainer = registry.get(args.method)(model, args.layer, preprocess=args.preprocess,
-                                              output=args.output)
+                                              output=args.output, **extra)
     except (ValueError, TypeError) as err:
         raise common.UsageError(str(err)) from err
+    if explainer.num_classes is None:
+        return explainer, size, labels  # any class index: the target reads it
     if args.class_index is not None and not 0 <= args.class_index < explainer.num_classes:
         raise common.UsageError(
             f"--class {args.class_index} is out of range: the model predicts "

@@ -39,7 +39,62 @@ class Decoded(typing.NamedTuple):
 
 
 def ranks_per_image(args, num_classes):
-    return 1 if args.class_index is not None else min(args.top, num_classes)
+    if args.class_index is not None:
+        return 1
+    return args.top if num_classes is None else min(args.top, num_classes)
+
+
+def _model_pixels(boxes, box_format, size):
+    """`(..., 4)` boxes in `box_format` (`common.BOX_FORMATS`) -> `(y1, x1, y2, x2)` in the
+    pixels of the model's `size` `(h, w)` input."""
+    import numpy as np
+
+    b = np.asarray(boxes, np.float64)
+    h, w = size
+    if box_format.endswith("xyxy"):
+        b = b[..., [1, 0, 3, 2]]
+    elif box_format == "rel_center_xywh":
+        cx, cy, bw, bh = (b[..., k] for k in range(4))
+        b = np.stack([cy - bh / 2, cx - bw / 2, cy + bh / 2, cx + bw / 2], axis=-1)
+    if box_format.startswith("rel_"):
+        b = b * np.array([h, w, h, w])
+    # Corners in order (a random or untrained head may swap them): top-left, bottom-right.
+    return np.concatenate([np.minimum(b[..., :2], b[..., 2:]),
+                           np.maximum(b[..., :2], b[..., 2:])], axis=-1)
+
+
+def detection_boxes(explainer, exp, args, size):
+    """Per image, per explained class: the explained detection's box `(y1, x1, y2, x2)` in
+    model-input pixels, or `None` (another target, or `detection:format=none`).
+
+    The box is the user's `box=`, else the model's box output at the explained anchor:
+    `index=`, or the anchor with the highest logit of the explained class.
+    """
+    import numpy as np
+
+    spec = getattr(args, "target", None)
+    box_format = spec.kwargs.get("format", "yxyx") if spec is not None else "none"
+    classes = np.asarray(exp.class_index).reshape(len(exp.class_index), -1)
+    if spec is None or spec.kind != "detection" or box_format == "none":
+        return [[None] * classes.shape[1] for _ in range(len(classes))]
+    target = explainer.target
+    if target.box is not None:
+        box = tuple(_model_pixels(target.box, box_format, size))
+        return [[box] * classes.shape[1] for _ in range(len(classes))]
+    logits_key, boxes_key = target.keys(exp.predictions)
+    logits = np.asarray(exp.predictions[logits_key])  # (N, A, C)
+    boxes = _model_pixels(exp.predictions[boxes_key], box_format, size)  # (N, A, 4)
+    result = []
+    for i, row in enumerate(classes):
+        anchors = [target.index if target.index is not None
+                   else int(logits[i, :, c].argmax()) for c in row]
+        result.append([tuple(boxes[i, a]) for a in anchors])
+    return result
+
+
+def _with_boxes(per_image, boxes):
+    return [[one._replace(box=box) for one, box in zip(items, image_boxes)]
+            for items, image_boxes in zip(per_image, boxes)]
 
 
 def explain_batch(explainer, batch, args):
@@ -54,21 +109,38 @@ def explain_batch(explainer, batch, args):
 
     from tf_gradcam import records
 
+    from tf_gradcam import targets
+
     k = ranks_per_image(args, explainer.num_classes)
-    if args.class_index is not None or k == 1:
-        exp = explainer.explain(batch, args.class_index)
-        return [records.explained(exp, i) for i in range(len(batch))]
+    size = np.shape(batch)[1:3]
+    class_index = args.class_index
+    if class_index is None and isinstance(explainer.target, (targets.Regression,
+                                                             targets.DenseRegression)):
+        class_index, k = 0, 1  # the target ignores classes: one map, written as class 0
+    if class_index is not None or k == 1:
+        exp = explainer.explain(batch, class_index)
+        return _with_boxes([records.explained(exp, i) for i in range(len(batch))],
+                           detection_boxes(explainer, exp, args, size))
     if explainer.max_classes is None or explainer.max_classes >= k:
         exp = explainer.explain(batch, top_k=k)
-        return [records.explained(exp, i) for i in range(len(batch))]
+        return _with_boxes([records.explained(exp, i) for i in range(len(batch))],
+                           detection_boxes(explainer, exp, args, size))
     first = explainer.explain(batch)
-    per_image = [records.explained(first, i) for i in range(len(batch))]
-    ranking = first.predictions if first.probabilities is None else first.probabilities
+    per_image = _with_boxes([records.explained(first, i) for i in range(len(batch))],
+                            detection_boxes(explainer, first, args, size))
+    if first.probabilities is not None:
+        ranking = first.probabilities
+    elif isinstance(explainer.target, targets.Detection):  # the explained box's class scores
+        ranking = explainer.target.class_scores(first.predictions)
+    else:
+        ranking = first.predictions
     order = np.argsort(-np.asarray(ranking), axis=1, kind="stable")
     for rank in range(1, k):
         exp = explainer.explain(batch, order[:, rank])
+        boxes = detection_boxes(explainer, exp, args, size)
         for i, items in enumerate(per_image):
-            items += records.explained(exp, i, first_rank=rank + 1)
+            items += _with_boxes([records.explained(exp, i, first_rank=rank + 1)],
+                                 [boxes[i]])[0]
     return per_image
 
 
@@ -115,9 +187,21 @@ def batches(inputs, size, args, pool):
                 future.cancel()
 
 
+def _box_on_photo(prepared, box):
+    """A model-pixel box `(y1, x1, y2, x2)` -> `(on the photo's own pixels, on the overlay's
+    pixels)`."""
+    top, left = prepared.placement.to_original(box[0], box[1])
+    bottom, right = prepared.placement.to_original(box[2], box[3])
+    original = (top, left, bottom, right)
+    sy = prepared.display.shape[0] / prepared.placement.original_size[0]
+    sx = prepared.display.shape[1] / prepared.placement.original_size[1]
+    return original, (top * sy, left * sx, bottom * sy, right * sx)
+
+
 def write_outputs(item, decoded, explained, out, explainer, args, labels):
-    """Write one image's overlays and return its summary rows (a failure row on error)."""
-    from tf_gradcam import files, pictures, records
+    """Write one image's overlays and return its summary rows (a failure row on error);
+    an explained detection's box is drawn on its overlay and written in its row."""
+    from tf_gradcam import files, pictures, records, targets
 
     rows = []
     prepared = decoded.prepared
@@ -129,6 +213,11 @@ def write_outputs(item, decoded, explained, out, explainer, args, labels):
             picture, mapped = pictures.overlay(prepared, one.heatmap, alpha=args.alpha,
                                                colormap=args.colormap, caption=text,
                                                colorbar=args.colorbar)
+            if one.box is not None:
+                original, drawn = _box_on_photo(prepared, one.box)
+                picture = targets.draw_box(picture, drawn,
+                                           width=max(2, round(max(picture.shape[:2]) / 200)))
+                one = one._replace(box=original)
             target.parent.mkdir(parents=True, exist_ok=True)
             files.write_atomic(target, files.png_bytes(picture))
             rows.append(records.row(item.path, one._replace(heatmap=mapped),
