@@ -351,3 +351,77 @@ def test_bad_paths_and_files_say_what_and_how(tmp_path):
             tfg.load_model(tmp_path / name)
     with pytest.raises(TypeError, match=r"Received: path=3$"):
         tfg.load_model(3)
+
+
+def _photos(folder, size, n=2, seed=4):
+    """`n` random uint8 RGB PNGs of `size`x`size` in `folder`; returns them as an array."""
+    import cv2
+
+    folder.mkdir()
+    images = np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return images
+
+
+def _cli(capsys, *args):
+    from tests.test_cli import run_here
+
+    return run_here(capsys, "explain", *args, "--no-report")
+
+
+def _rows(out):
+    from tests.test_cli import read_csv
+
+    return sorted(read_csv(out), key=lambda row: row["image"])
+
+
+def test_cli_explains_a_keras2_h5_file(k2, tmp_path, capsys):
+    # What the issue reports: `tf-gradcam explain --model model.h5` on a Keras 2 file with a
+    # DepthwiseConv2D. The summary holds the original tf_keras model's own logits.
+    original = _sequential(k2)
+    original.save(tmp_path / "model.h5")
+    images = _photos(tmp_path / "photos", 16)
+    result = _cli(capsys, tmp_path / "photos", "--model", tmp_path / "model.h5",
+                  "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    rows = _rows(tmp_path / "out")
+    logits = original(images.astype("float32"), training=False).numpy()
+    assert [r["class_index"] for r in rows] == list(logits.argmax(axis=1))
+    np.testing.assert_allclose([r["score"] for r in rows], logits.max(axis=1), rtol=1e-4,
+                               atol=1e-4)
+    assert all(r["error"] == "" and (tmp_path / "out" / r["overlay"]).is_file() for r in rows)
+
+
+def test_cli_explains_a_savedmodel_with_occlusion_and_says_why_not_gradcam(tmp_path, capsys):
+    # A SavedModel without Keras metadata, for pixels in 0-255 (what the CLI reads), 32x32:
+    # occlusion's default 16-pixel patches give a 2x2 map of an unsaturated softmax.
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    original = keras.Sequential([keras.Input((32, 32, 3)), L.Rescaling(1 / 255),
+                                 L.Conv2D(6, 3, activation="relu"), L.GlobalAveragePooling2D(),
+                                 L.Dense(3)])
+    path = tmp_path / "exported"
+    original.export(path, verbose=False)
+    images = _photos(tmp_path / "photos", 32)
+    with pytest.warns(loading.SavedModelWarning):
+        refused = _cli(capsys, tmp_path / "photos", "--model", path, "--out", tmp_path / "no")
+    assert refused.returncode != 0
+    assert "TFSMLayer" in refused.stderr and "Occlusion" in refused.stderr
+    with pytest.warns(loading.SavedModelWarning):
+        result = _cli(capsys, tmp_path / "photos", "--model", path, "--method", "occlusion",
+                      "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    rows = _rows(tmp_path / "out")
+    logits = original(images.astype("float32")).numpy().astype("float64")
+    assert [r["class_index"] for r in rows] == list(logits.argmax(axis=1))
+    # Occlusion explains the probability (its `score="probability"` default): the softmax.
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose([r["score"] for r in rows],
+                               (exp / exp.sum(axis=1, keepdims=True)).max(axis=1), rtol=1e-5)
+    # The map through the wrapped SavedModel is the original model's occlusion map.
+    want = tfg.Occlusion(original).explain(images.astype("float32"))
+    assert np.ptp(want.heatmaps) > 0
+    np.testing.assert_allclose([r["heatmap_mean"] for r in rows],
+                               want.heatmaps.mean(axis=(1, 2)), atol=1e-3)
+    assert all((tmp_path / "out" / r["overlay"]).is_file() for r in rows)
