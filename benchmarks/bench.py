@@ -9,6 +9,7 @@ every number is a ratio measured under the same load. Writes `results.json` and
                                                # EfficientNet-Lite0 when TF_GRADCAM_IMAGENET_MODEL is set
     python benchmarks/bench.py --quick         # fewer repeats
     python benchmarks/bench.py --only agreement   # recompute some rows, keep the rest
+    python benchmarks/bench.py --only memory      # peak RSS rows (Grad-CAM, occlusion, Score-CAM)
     TF_GRADCAM_BEFORE=/path/to/old/tree python benchmarks/bench.py --only focus
         # first call vs the hand-written reference, per-call overhead (old code side by
         # side), the memory budget of occlusion / Score-CAM, XLA on / off / "auto"
@@ -54,6 +55,15 @@ def keras_example_heatmap(img_array, model, last_conv_layer_name, pred_index=Non
 
 
 def rss_mib():
+    """Peak RSS of this process (MiB). Linux's `VmHWM`, not `ru_maxrss`: a child started by
+    `exec` inherits its parent's `ru_maxrss`, so after the big models have run in the parent
+    every child would report the parent's peak."""
+    try:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -487,7 +497,8 @@ def main():
         key = {"memory": "memory_mib", "agreement": "correlation", "focus": "focus"}[
             args.only]
         rows = [r for r in previous["rows"] if key not in r and
-                not r["method"].startswith("peer")]
+                not r["method"].startswith("peer") and
+                not (args.only == "memory" and "max_memory" in r["method"])]
         meta = previous["meta"]
         if args.only == "focus":
             meta = {**meta, "focus_date": time.strftime("%Y-%m-%d")}
@@ -497,7 +508,7 @@ def main():
             for name, model, layer in models():
                 rows += agreement_rows(name, model, layer)
         else:
-            rows += memory_rows()
+            rows += memory_rows() + masked_memory_rows()
     else:
         for name, model, layer in models():
             rows += bench_model(name, model, layer, (1, 16), repeats, args.quick)
