@@ -354,11 +354,12 @@ def test_memory_does_not_grow_with_the_number_of_images(model_file, many_images,
     # 3,500 rows apart. Holding 4 KiB of Python objects per row would add 14 MiB to the heap;
     # the heap of a run that holds nothing per row moves by well under 1 MiB.
     assert heap_late - heap_early < 3, (heap_early, heap_late)
+    # Decoded images and overlays are NumPy arrays: holding them shows in the heap above.
     # Resident memory also counts TensorFlow's and OpenCV's native buffers (which tracemalloc
     # cannot see), and with them the allocators' steps and swings: TensorFlow 2.17's eager
-    # runtime alone moves it by 20-50 MiB from batch to batch. Holding each decoded 64x64 image
-    # would add 41 MiB.
-    assert rss_late - rss_early < 30, (rss_early, rss_late)
+    # runtime alone moves it by 20-50 MiB from batch to batch (medians 34 MiB apart in one CI
+    # run), so this bound only catches a native leak of more than ~17 KiB per image.
+    assert rss_late - rss_early < 60, (rss_early, rss_late)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
