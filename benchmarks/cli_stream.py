@@ -74,16 +74,17 @@ def run_cli_here(args):
     return code, time.perf_counter() - start
 
 
-def peak_rss_mib(args, env=None, command=None):
+def peak_rss_mib(args, env=None, command=None, cwd=None):
     """Peak RSS of one `tf-gradcam` process (MiB) and its wall time (`command` replaces the
-    console script, e.g. `python -m tf_gradcam.cli` with another source tree in `env`)."""
+    console script, e.g. `python -m tf_gradcam.cli` with another source tree in `env`, run
+    in `cwd`: `-m` puts the working directory ahead of PYTHONPATH)."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
              "r = subprocess.run(sys.argv[1:], capture_output=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
              "time.perf_counter() - t)")
     result = subprocess.run([sys.executable, "-c", probe] + (command or cli_command())
                             + [str(a) for a in args], capture_output=True, text=True,
-                            check=True, env=env)
+                            check=True, env=env, cwd=cwd)
     code, kib, seconds = result.stdout.split()
     if int(code) != 0:
         raise RuntimeError(f"tf-gradcam exited with {code}")
@@ -156,10 +157,15 @@ def before_after(tmp, folder, model_path, batch_size, revision):
                           ("now: photo-size overlays (1024x768), captions, index.html",
                            HERE.parent)):
         env = dict(os.environ, PYTHONPATH=str(source))
+        found = subprocess.run([sys.executable, "-c", "import tf_gradcam; print("
+                                "tf_gradcam.__file__)"], capture_output=True, text=True,
+                               env=env, cwd=tmp, check=True).stdout.strip()
+        if not pathlib.Path(found).resolve().is_relative_to(pathlib.Path(source).resolve()):
+            raise RuntimeError(f"the {label!r} run would import {found}, not {source}")
         out = tmp / f"compare_{len(rows)}"
         rss, seconds = peak_rss_mib(["explain", folder, "--model", model_path, "--out", out,
                                      "--batch-size", batch_size], env,
-                                    [sys.executable, "-m", "tf_gradcam.cli"])
+                                    [sys.executable, "-m", "tf_gradcam.cli"], cwd=tmp)
         written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         rows.append((label, seconds, rss, written / 2 ** 20))
     return rows
