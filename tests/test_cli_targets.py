@@ -47,6 +47,17 @@ def _rows(out):
     return {r["image"].rsplit("/", 1)[-1]: r for r in read_csv(out)}
 
 
+def _explain_saved(capsys, tmp_path, model, folder, target, *options):
+    """Save `model` as `.keras` and explain `folder` through the CLI with `--target target`;
+    returns the reloaded model (what the CLI explained) and the summary rows by file name."""
+    model_file, out = tmp_path / f"{model.name}.keras", tmp_path / f"out_{model.name}"
+    model.save(model_file)
+    result = run_here(capsys, "explain", folder, "--model", model_file, "--out", out,
+                      "--target", target, *options, "--preprocess", TO_UNIT)
+    assert result.returncode == 0, result.stderr
+    return keras.saving.load_model(model_file, compile=False), _rows(out)
+
+
 def _outline_drawn(picture, box):
     """Whether the left and right edges of `box` (photo pixels) are drawn in yellow."""
     y1, x1, y2, x2 = (int(round(v)) for v in box)
@@ -145,14 +156,8 @@ def test_detection_top_two_classes(capsys, tmp_path, photos, detector_file, meth
 
 
 def test_dense_regression_box_mean(capsys, tmp_path, photos):
-    model_file = tmp_path / "unet.keras"
-    unet(size=SIZE).save(model_file)
-    out = tmp_path / "out"
-    result = run_here(capsys, "explain", photos, "--model", model_file, "--out", out,
-                      "--target", "dense-regression:box=2,3,20,24", "--preprocess", TO_UNIT)
-    assert result.returncode == 0, result.stderr
-    model = keras.saving.load_model(model_file, compile=False)
-    rows = _rows(out)
+    model, rows = _explain_saved(capsys, tmp_path, unet(size=SIZE), photos,
+                                 "dense-regression:box=2,3,20,24")
     for name, x in _pixels(photos).items():
         depth = model(x[None]).numpy()[0, ..., 0]
         row = rows[name]
@@ -201,15 +206,9 @@ def test_keras_hub_retinanet_saved_and_explained(capsys, tmp_path, photos):
     pytest.importorskip("keras_hub", reason="keras-hub is a test dependency")
     from tests import keras_hub_models as hub
 
-    model_file = tmp_path / "retinanet.keras"
-    hub.retinanet(size=SIZE).save(model_file)
-    out = tmp_path / "out"
     # Its box output holds anchor deltas, not boxes: format=none draws and records none.
-    result = run_here(capsys, "explain", photos, "--model", model_file, "--out", out,
-                      "--target", "detection:format=none", "--preprocess", TO_UNIT)
-    assert result.returncode == 0, result.stderr
-    model = keras.saving.load_model(model_file, compile=False)
-    rows = _rows(out)
+    model, rows = _explain_saved(capsys, tmp_path, hub.retinanet(size=SIZE), photos,
+                                 "detection:format=none")
     for name, x in _pixels(photos).items():
         logits = model(x[None])["cls_logits"].numpy()[0]
         row = rows[name]
@@ -229,17 +228,13 @@ def test_keras_hub_dfine_and_depth_anything_through_the_cli(capsys, tmp_path):
              "detection:index=0:format=rel_center_xywh"),
             ("depth", lambda: hub.depth_anything(size=112), 112,
              "dense-regression:box=0,0,56,56")):
-        folder, model_file, out = tmp_path / name, tmp_path / f"{name}.keras", tmp_path / f"o{name}"
+        folder = tmp_path / name
         rng = np.random.default_rng(22)
         write_png(folder / "p.png", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-        build().save(model_file)
         classes = ["--class", "1"] if name == "dfine" else []
-        result = run_here(capsys, "explain", folder, "--model", model_file, "--out", out,
-                          "--target", target, *classes, "--preprocess", TO_UNIT)
-        assert result.returncode == 0, result.stderr
-        model = keras.saving.load_model(model_file, compile=False)
+        model, rows = _explain_saved(capsys, tmp_path, build(), folder, target, *classes)
         x = _pixels(folder)["p.png"][None]
-        row = _rows(out)["p.png"]
+        row = rows["p.png"]
         outputs = model(x)
         if name == "dfine":
             np.testing.assert_allclose(row["score"], outputs["logits"][0, 0, 1], rtol=1e-4)
