@@ -336,4 +336,9 @@ def test_several_classes_match_one_class_at_a_time():
     for j in range(3):
         np.testing.assert_allclose(several[:, j], cam.explain(images, classes[:, j]).cams,
                                    rtol=1e-5, atol=1e-7)
-    assert cam.compute.experimental_get_tracing_count() == 1
+    # One trace for several classes per image (the loop), one for a single class (no loop);
+    # other K and N reuse them.
+    assert cam.compute.experimental_get_tracing_count() == 2
+    cam.explain(images[:2], classes[:2, :2])
+    cam.explain(images[:1], 3)
+    assert cam.compute.experimental_get_tracing_count() == 2

@@ -25,6 +25,23 @@ def test_overlay_is_alpha_blend_of_image_and_colour():
     assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
 
 
+@pytest.mark.parametrize("alpha", [0.4, 0.3, 0.7, 0.37])
+def test_overlay_matches_the_float_formula_on_every_pair_of_levels(alpha):
+    # Every (image value, heatmap level) pair once, in an odd-sized image (OpenCV's vector
+    # loop and its scalar tail): the float64 formula, rounded, except where it is exactly
+    # halfway between two grey levels (then either neighbour is right).
+    values, levels = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    image = np.repeat(values.reshape(256, 256, 1), 3, axis=-1).astype(np.uint8)[:, :255]
+    heat = (levels / 255.0)[:, :255]
+    colours = tfg.colormap_lut("viridis")[levels[:, :255]].astype(np.float64)
+    exact = (1 - alpha) * image + alpha * colours
+    out = tfg.overlay(image, heat, alpha=alpha, colormap="viridis").astype(np.float64)
+    halfway = np.abs(exact - np.floor(exact) - 0.5) < 1e-6
+    assert np.all(np.abs(out - exact) <= 0.5 + 1e-6) and np.all(
+        (out == np.round(exact)) | halfway)
+    np.testing.assert_array_equal(tfg.colorize(heat, "viridis"), colours.astype(np.uint8))
+
+
 def test_overlay_float_images_and_other_heatmap_size():
     heat = np.random.default_rng(0).uniform(0, 1, (4, 4))
     unit = np.random.default_rng(1).uniform(0, 1, (16, 16, 3))
