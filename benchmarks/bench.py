@@ -469,6 +469,12 @@ def markdown(rows, meta):
     return "\n".join(lines) + "\n"
 
 
+def _row_key(row):
+    """What a row measures, without its numbers: model, batch and method up to " (" (the
+    "(before: ...)" / "(after: ...)" details)."""
+    return row["model"], row.get("batch"), row["method"].split(" (")[0]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -502,8 +508,10 @@ def main():
         meta = previous["meta"]
         if args.only == "focus":
             meta = {**meta, "focus_date": time.strftime("%Y-%m-%d")}
-            rows += [{**r, "focus": True} for r in
+            fresh = [{**r, "focus": True} for r in
                      focus_rows() + masked_memory_rows(rounds=1) + jit_rows()]
+            replaced = {_row_key(r) for r in fresh}  # the full run's rows of the same checks
+            rows = [r for r in rows if _row_key(r) not in replaced] + fresh
         elif args.only == "agreement":
             for name, model, layer in models():
                 rows += agreement_rows(name, model, layer)

@@ -125,22 +125,38 @@ def throughput(tmp, photos, photo_size, batch_size, model_images):
     decoded = [files.read_image(p, (224, 224))[0] for p in sample]
     decode_ms = (time.perf_counter() - start) / len(sample) * 1e3
     heat = explainer.explain(batch[:1]).heatmaps[0]
+    photos_rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sample[:20]]
     start = time.perf_counter()
-    for image in decoded:
-        files.write_atomic(tmp / "w.png", files.png_bytes(visualize.overlay(image, heat)))
-    write_ms = (time.perf_counter() - start) / len(decoded) * 1e3
+    pictures_ = [visualize.overlay(photo, heat, caption="class 1 12.3%\ngradcam")
+                 for photo in photos_rgb]
+    overlay_ms = (time.perf_counter() - start) / len(photos_rgb) * 1e3
+    encode_ms = {}
+    for image_format in files.IMAGE_FORMATS:
+        start = time.perf_counter()
+        for picture in pictures_:
+            files.write_atomic(tmp / f"w.{image_format}",
+                               files.encode_image(picture, image_format))
+        encode_ms[image_format] = (time.perf_counter() - start) / len(pictures_) * 1e3
+    write_ms = overlay_ms + encode_ms["png"]
     serial_rate = 1e3 / (1e3 / rates[0] + decode_ms + write_ms)
 
     common = ["--model", model_path, "--batch-size", batch_size]
-    code_small, t_small = run_cli_here(["explain", small, "--out", tmp / "o_small"] + common)
-    code_full, t_full = run_cli_here(["explain", folder, "--out", tmp / "o_full"] + common)
-    assert code_small == code_full == 0
-    cli_rate = (photos - photos // 10) / (t_full - t_small)
+    cli = {}
+    for image_format in files.IMAGE_FORMATS:
+        extra = common + ["--format", image_format]
+        code_small, t_small = run_cli_here(["explain", small, "--out",
+                                            tmp / f"o_small_{image_format}"] + extra)
+        code_full, t_full = run_cli_here(["explain", folder, "--out",
+                                          tmp / f"o_full_{image_format}"] + extra)
+        assert code_small == code_full == 0
+        cli[image_format] = ((photos - photos // 10) / (t_full - t_small), t_full)
     rates.append(model_rate())
     model_rate = sum(rates) / len(rates)
-    return {"model_rate": model_rate, "model_rates": rates, "cli_rate": cli_rate,
-            "cli_wall": t_full, "folder": folder, "model_path": model_path,
-            "decode_ms": decode_ms, "write_ms": write_ms, "serial_rate": serial_rate}
+    return {"model_rate": model_rate, "model_rates": rates, "cli_rate": cli["png"][0],
+            "cli_wall": cli["png"][1], "cli_rate_jpg": cli["jpg"][0],
+            "cli_wall_jpg": cli["jpg"][1], "folder": folder, "model_path": model_path,
+            "decode_ms": decode_ms, "write_ms": write_ms, "overlay_ms": overlay_ms,
+            "encode_ms": encode_ms, "serial_rate": serial_rate}
 
 
 def before_after(tmp, folder, model_path, batch_size, revision):
@@ -153,9 +169,10 @@ def before_after(tmp, folder, model_path, batch_size, revision):
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
     rows = []
-    for label, source in ((f"0.2.0 ({revision}): 224x224 overlays", before),
-                          ("now: photo-size overlays (1024x768), captions, index.html",
-                           HERE.parent)):
+    for label, source, extra in (
+            (f"0.2.0 ({revision}): 224x224 overlays", before, []),
+            ("now: photo-size overlays (1024x768), captions, index.html", HERE.parent, []),
+            ("now, `--format jpg`", HERE.parent, ["--format", "jpg"])):
         env = dict(os.environ, PYTHONPATH=str(source))
         found = subprocess.run([sys.executable, "-c", "import tf_gradcam; print("
                                 "tf_gradcam.__file__)"], capture_output=True, text=True,
@@ -164,7 +181,7 @@ def before_after(tmp, folder, model_path, batch_size, revision):
             raise RuntimeError(f"the {label!r} run would import {found}, not {source}")
         out = tmp / f"compare_{len(rows)}"
         rss, seconds = peak_rss_mib(["explain", folder, "--model", model_path, "--out", out,
-                                     "--batch-size", batch_size], env,
+                                     "--batch-size", batch_size] + extra, env,
                                     [sys.executable, "-m", "tf_gradcam.cli"], cwd=tmp)
         written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         rows.append((label, seconds, rss, written / 2 ** 20))
@@ -231,11 +248,15 @@ def main(argv=None):
         f"{speed['model_rate']:.1f} | 1.00 |",
         f"| `tf-gradcam explain` (decode + model + overlays + summary, streamed) | "
         f"{speed['cli_rate']:.1f} | {speed['cli_rate'] / speed['model_rate']:.2f} |",
+        f"| `tf-gradcam explain --format jpg` (JPEG overlays, quality 95) | "
+        f"{speed['cli_rate_jpg']:.1f} | {speed['cli_rate_jpg'] / speed['model_rate']:.2f} |",
         f"| a serial loop (decode, then model, then write; computed) | "
         f"{speed['serial_rate']:.1f} | {speed['serial_rate'] / speed['model_rate']:.2f} |",
         "",
-        f"Single-threaded file work per image: decode + resize {speed['decode_ms']:.1f} ms, "
-        f"overlay + PNG + atomic write {speed['write_ms']:.1f} ms. The CLI's rate is measured "
+        f"Single-threaded file work per image: decode + resize {speed['decode_ms']:.1f} ms; "
+        f"on the {w}x{h} photo, the captioned overlay {speed['overlay_ms']:.1f} ms, then PNG + "
+        f"atomic write {speed['encode_ms']['png']:.1f} ms or JPEG + atomic write "
+        f"{speed['encode_ms']['jpg']:.1f} ms. The CLI's rate is measured "
         f"between a {args.photos // 10}-image and a {args.photos}-image run (fixed start-up "
         f"cancels); the {args.photos}-image run took {speed['cli_wall']:.1f} s end to end "
         "in-process.",
@@ -251,7 +272,8 @@ def main(argv=None):
     lines += [
         "",
         f"Full-resolution overlays and the report cost "
-        f"{compare[1][1] / compare[0][1]:.2f}x the 0.2.0 run's time here.",
+        f"{compare[1][1] / compare[0][1]:.2f}x the 0.2.0 run's time here "
+        f"({compare[2][1] / compare[0][1]:.2f}x with `--format jpg`).",
         "",
         f"## Memory: peak RSS of the `tf-gradcam` process, shapes CNN (64x64), 128x96 JPEGs, "
         f"batch {args.memory_batch_size}",

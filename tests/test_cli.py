@@ -263,6 +263,35 @@ def test_a_used_output_folder_is_refused_unless_resume_or_overwrite(model_file, 
     assert refused.returncode == 2 and "not empty" in refused.stderr
 
 
+def test_jpeg_overlays_are_the_png_ones_compressed_and_runs_handle_them(model_file, image_dir,
+                                                                      tmp_path, capsys):
+    png, jpg = tmp_path / "png", tmp_path / "jpg"
+    assert run_here(capsys, "explain", image_dir, "--model", model_file, "--out", png
+                    ).returncode == 1  # e_broken.png
+    done = run_here(capsys, "explain", image_dir, "--model", model_file, "--out", jpg,
+                    "--format", "jpg")
+    assert done.returncode == 1, done.stderr
+    rows = {r["image"]: r for r in read_csv(png) if not r["error"]}
+    for row in (r for r in read_csv(jpg) if not r["error"]):
+        lossless = cv2.imread(rows[row["image"]]["overlay"])
+        assert row["overlay"].endswith("_class%s_gradcam.jpg" % row["class_index"])
+        compressed = cv2.imread(row["overlay"])
+        assert compressed.shape == lossless.shape
+        # Quality 95 on a 64x64 noise texture with a caption (27.7 dB here; photos ~37 dB); a
+        # different heatmap or colormap is below 20 dB.
+        assert cv2.PSNR(compressed, lossless) > 25.0
+    resumed = run_here(capsys, "explain", image_dir, "--model", model_file, "--out", jpg,
+                       "--format", "jpg", "--resume")
+    assert resumed.returncode == 1 and "5 image(s) already done" in resumed.stderr
+    replaced = run_here(capsys, "explain", image_dir / "a.png", "--model", model_file,
+                        "--out", jpg, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert not list(jpg.glob("*.jpg")) and len(list(jpg.glob("*.png"))) == 1
+    bad = run_here(capsys, "explain", image_dir, "--model", model_file, "--out",
+                   tmp_path / "x", "--format", "gif")
+    assert bad.returncode == 2 and "invalid choice: 'gif'" in bad.stderr
+
+
 def test_inputs_inside_the_output_folder_are_never_read_or_overwritten(model_file, tmp_path,
                                                                        scenes, capsys):
     folder = tmp_path / "photos"

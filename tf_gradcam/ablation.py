@@ -113,7 +113,7 @@ class AblationCAM(core.Explainer):
             be separated (slower; the same result). Defaults to `False`.
         max_memory: Bound, in bytes, on the estimated memory of one chunk of ablated copies;
             `None` runs chunks of `batch_size`. Defaults to
-            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (64 MiB).
         labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:

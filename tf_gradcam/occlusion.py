@@ -56,8 +56,8 @@ class Occlusion(core.Explainer):
     of at most `chunk_size` inside one `tf.function` (traced once; no padded passes).
     `chunk_size` is the smaller of `batch_size` and the number of copies whose estimated
     forward-pass memory (`tf_gradcam.maps.forward_bytes`) fits in `max_memory`, so a large
-    model does not hold 64 copies' activations at once (ResNet50: 11 copies per chunk at
-    the default 96 MiB).
+    model does not hold 64 copies' activations at once (ResNet50: 7 copies per chunk at
+    the default 64 MiB).
 
     Args:
         model: A built `keras.Model` with one image input of fixed size and one
@@ -73,7 +73,7 @@ class Occlusion(core.Explainer):
         batch_size: The most occluded copies per forward pass. Defaults to `64`.
         max_memory: Bound, in bytes, on the estimated memory of one chunk of occluded
             copies; `None` runs chunks of `batch_size` whatever their size. Defaults to
-            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (64 MiB).
         score: `"probability"` (softmax/sigmoid output) or `"logit"`. Defaults to
             `"probability"`.
         preprocess: As in `GradCAM`. Defaults to `None`.

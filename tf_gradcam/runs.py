@@ -20,7 +20,7 @@ SUMMARY_CSV, SUMMARY_JSONL, SUMMARY_JSON, RUN_FILE = (
 #: `run.json` keys that must match for `--resume` (they change what a row means).
 RUN_SETTINGS = ("model", "method", "layer", "output", "class_index", "top", "size",
                 "preprocess", "alpha", "colormap", "fit", "target")
-_OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.png$")
+_OVERLAY_NAME = re.compile(r"_class\d+_[A-Za-z0-9_+-]+\.(png|jpg)$")
 
 
 class UsageError(Exception):

@@ -33,7 +33,7 @@ class ScoreCAM(core.Explainer):
             `None`.
         max_memory: Bound, in bytes, on the estimated memory of one chunk of masked images;
             `None` runs chunks of `batch_size`. Defaults to
-            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (96 MiB).
+            `tf_gradcam.maps.DEFAULT_MAX_MEMORY` (64 MiB).
         labels: Class names, as in `GradCAM`. Defaults to `None`.
 
     Raises:

@@ -24,7 +24,8 @@ def add_parser(sub):
 
     ex = sub.add_parser(
         "explain", help="write heatmap overlays, a summary and an HTML report for images",
-        description="Explain image files with a .keras model: one overlay PNG per image and "
+        description="Explain image files with a .keras model: one overlay (PNG, or JPEG with "
+                    "--format jpg) per image and "
                     "class at the photo's own size (capped by --max-size), summary.csv / "
                     "summary.jsonl (one row per image and class, appended after every batch) "
                     "and index.html, a page to browse them (refreshed after every batch). "
@@ -64,6 +65,10 @@ def add_parser(sub):
     ex.add_argument("--caption", action=argparse.BooleanOptionalAction, default=True,
                     help="draw the class name (or index), probability and method on each "
                          "overlay (default: on; --no-caption to leave it off)")
+    ex.add_argument("--format", choices=files.IMAGE_FORMATS, default="png",
+                    help="overlay files: png (lossless) or jpg (quality "
+                         f"{files.JPEG_QUALITY}: on a 1024x768 photo ~12x faster to write "
+                         "and ~5x smaller, for large runs; default: png)")
     ex.add_argument("--colorbar", action="store_true",
                     help="draw a colour bar on each overlay (default: off)")
     ex.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,

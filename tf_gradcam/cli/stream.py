@@ -207,7 +207,8 @@ def write_outputs(item, decoded, explained, out, explainer, args, labels):
     prepared = decoded.prepared
     try:
         for one in explained:
-            target = out / f"{item.base}_class{one.class_index}_{explainer.method}.png"
+            target = (out / f"{item.base}_class{one.class_index}_{explainer.method}"
+                            f".{args.format}")
             text = (pictures.caption(one.class_index, one.probability, explainer.method, labels)
                     if args.caption else None)
             picture, mapped = pictures.overlay(prepared, one.heatmap, alpha=args.alpha,
@@ -219,7 +220,7 @@ def write_outputs(item, decoded, explained, out, explainer, args, labels):
                                            width=max(2, round(max(picture.shape[:2]) / 200)))
                 one = one._replace(box=original)
             target.parent.mkdir(parents=True, exist_ok=True)
-            files.write_atomic(target, files.png_bytes(picture))
+            files.write_atomic(target, files.encode_image(picture, args.format))
             rows.append(records.row(item.path, one._replace(heatmap=mapped),
                                     layer=explainer.layer, method=explainer.method,
                                     overlay=target, note=decoded.note, labels=labels,
