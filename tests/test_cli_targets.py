@@ -67,43 +67,54 @@ def _outline_drawn(picture, box):
     return bool((left == YELLOW).all() and (right == YELLOW).all())
 
 
-def test_detection_best_box(capsys, tmp_path, photos, detector_file):
+def _explain_detector(capsys, tmp_path, images, detector_file, *options):
+    """`tf-gradcam explain IMAGES` with the detector (pixels scaled to [0, 1]) into
+    `tmp_path/out`; returns the reloaded model and the output folder."""
     out = tmp_path / "out"
-    result = run_here(capsys, "explain", photos, "--model", detector_file, "--out", out,
-                      "--target", "detection:format=rel_yxyx", "--preprocess", TO_UNIT,
-                      "--no-caption")
+    result = run_here(capsys, "explain", images, "--model", detector_file, "--out", out,
+                      "--preprocess", TO_UNIT, *options)
     assert result.returncode == 0, result.stderr
-    model = keras.saving.load_model(detector_file, compile=False)
+    return keras.saving.load_model(detector_file, compile=False), out
+
+
+def _head(outputs):
+    """One image's `(anchors, classes)` logits and `(anchors, 4)` relative boxes."""
+    return outputs["cls_logits"].numpy()[0], outputs["bbox_regression"].numpy()[0]
+
+
+def _corners(box, height=SIZE, width=SIZE):
+    """A relative `(y1, x1, y2, x2)` box in pixels of a `height` x `width` image, its
+    corners in order."""
+    y1, y2 = sorted((box[0], box[2]))
+    x1, x2 = sorted((box[1], box[3]))
+    return [y1 * height, x1 * width, y2 * height, x2 * width]
+
+
+def test_detection_best_box(capsys, tmp_path, photos, detector_file):
+    model, out = _explain_detector(capsys, tmp_path, photos, detector_file,
+                                   "--target", "detection:format=rel_yxyx", "--no-caption")
     rows = _rows(out)
     for name, x in _pixels(photos).items():
-        outputs = model(x[None])
-        logits, boxes = outputs["cls_logits"].numpy()[0], outputs["bbox_regression"].numpy()[0]
+        logits, boxes = _head(model(x[None]))
         anchor, c = np.unravel_index(logits.argmax(), logits.shape)
         row = rows[name]
         assert row["class_index"] == c and row["error"] == ""
         np.testing.assert_allclose(row["score"], logits[anchor, c], rtol=1e-5)
-        b = boxes[anchor] * SIZE  # relative (y1, x1, y2, x2) -> pixels, corners in order
-        want = [min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])]
-        np.testing.assert_allclose(row["box"], want, atol=0.01)
+        np.testing.assert_allclose(row["box"], _corners(boxes[anchor]), atol=0.01)
         picture = cv2.cvtColor(cv2.imread(row["overlay"]), cv2.COLOR_BGR2RGB)
         assert picture.shape[:2] == (SIZE, SIZE) and _outline_drawn(picture, row["box"])
         assert row["heatmap_mean"] > 0
 
 
 def test_detection_one_anchor_and_a_class(capsys, tmp_path, photos, detector_file):
-    out = tmp_path / "out"
-    result = run_here(capsys, "explain", photos, "--model", detector_file, "--out", out,
-                      "--target", "detection:index=5:format=rel_yxyx", "--class", "2",
-                      "--preprocess", TO_UNIT)
-    assert result.returncode == 0, result.stderr
-    model = keras.saving.load_model(detector_file, compile=False)
+    model, out = _explain_detector(capsys, tmp_path, photos, detector_file, "--target",
+                                   "detection:index=5:format=rel_yxyx", "--class", "2")
     rows = _rows(out)
     for name, x in _pixels(photos).items():
-        outputs = model(x[None])
+        logits, boxes = _head(model(x[None]))
         assert rows[name]["class_index"] == 2
-        np.testing.assert_allclose(rows[name]["score"], outputs["cls_logits"][0, 5, 2],
-                                   rtol=1e-5)
-        b = outputs["bbox_regression"].numpy()[0, 5] * SIZE
+        np.testing.assert_allclose(rows[name]["score"], logits[5, 2], rtol=1e-5)
+        b = boxes[5] * SIZE
         np.testing.assert_allclose(sorted(rows[name]["box"][::2]), sorted(b[::2]), atol=0.01)
 
 
@@ -114,45 +125,32 @@ def test_detection_box_in_the_photos_own_pixels(capsys, tmp_path, detector_file)
 
     photo = np.random.default_rng(23).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     write_png(tmp_path / "in" / "wide.png", photo)
-    out = tmp_path / "out"
-    result = run_here(capsys, "explain", tmp_path / "in", "--model", detector_file, "--out",
-                      out, "--target", "detection:format=rel_yxyx", "--preprocess", TO_UNIT,
-                      "--no-caption")
-    assert result.returncode == 0, result.stderr
+    model, out = _explain_detector(capsys, tmp_path, tmp_path / "in", detector_file,
+                                   "--target", "detection:format=rel_yxyx", "--no-caption")
     seen, _ = geometry.fit(cv2.cvtColor(cv2.imread(str(tmp_path / "in" / "wide.png")),
                                         cv2.COLOR_BGR2RGB), (SIZE, SIZE), "squash")
-    outputs = keras.saving.load_model(detector_file, compile=False)(
-        seen[None].astype("float32") / 255.0)
-    logits = outputs["cls_logits"].numpy()[0]
+    logits, boxes = _head(model(seen[None].astype("float32") / 255.0))
     anchor = np.unravel_index(logits.argmax(), logits.shape)[0]
-    b = outputs["bbox_regression"].numpy()[0, anchor]
-    want = np.array([min(b[0], b[2]) * 48, min(b[1], b[3]) * 64, max(b[0], b[2]) * 48,
-                     max(b[1], b[3]) * 64])
     row = read_csv(out)[0]
-    np.testing.assert_allclose(row["box"], want, atol=0.01)
+    np.testing.assert_allclose(row["box"], _corners(boxes[anchor], 48, 64), atol=0.01)
     picture = cv2.cvtColor(cv2.imread(row["overlay"]), cv2.COLOR_BGR2RGB)
     assert picture.shape[:2] == (48, 64) and _outline_drawn(picture, row["box"])
 
 
 @pytest.mark.parametrize("method", ["gradcam", "guided-gradcam"])  # one pass; one per rank
 def test_detection_top_two_classes(capsys, tmp_path, photos, detector_file, method):
-    out = tmp_path / "out"
-    result = run_here(capsys, "explain", photos, "--model", detector_file, "--out", out,
-                      "--target", "detection:format=rel_yxyx", "--top", "2",
-                      "--preprocess", TO_UNIT, "--method", method)
-    assert result.returncode == 0, result.stderr
-    model = keras.saving.load_model(detector_file, compile=False)
+    model, out = _explain_detector(capsys, tmp_path, photos, detector_file, "--target",
+                                   "detection:format=rel_yxyx", "--top", "2",
+                                   "--method", method)
     rows = read_csv(out)
     for name, x in _pixels(photos).items():
-        outputs = model(x[None])
-        logits, boxes = outputs["cls_logits"].numpy()[0], outputs["bbox_regression"].numpy()[0]
+        logits, boxes = _head(model(x[None]))
         best = logits.max(axis=0)  # each class's best anchor
         mine = sorted((r for r in rows if r["image"].endswith(name)), key=lambda r: r["rank"])
         assert [r["class_index"] for r in mine] == list(np.argsort(-best)[:2])
         for r in mine:
-            b = boxes[logits[:, r["class_index"]].argmax()] * SIZE
-            np.testing.assert_allclose(r["box"], [min(b[0], b[2]), min(b[1], b[3]),
-                                                  max(b[0], b[2]), max(b[1], b[3])], atol=0.01)
+            np.testing.assert_allclose(
+                r["box"], _corners(boxes[logits[:, r["class_index"]].argmax()]), atol=0.01)
 
 
 def test_dense_regression_box_mean(capsys, tmp_path, photos):
