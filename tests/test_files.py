@@ -1,5 +1,6 @@
 """Reading inputs and writing outputs (`tf_gradcam.files`)."""
 
+import os
 import re
 
 import cv2
@@ -109,6 +110,20 @@ def test_write_atomic_leaves_no_partial_file(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_bytes() == b"one"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    # tempfile.mkstemp's 0o600 used to survive the rename: overlays and reports unreadable
+    # by anyone else (a web server, a colleague). Under umask 022 open() makes 0o644.
+    previous = os.umask(0o022)
+    try:
+        files.write_atomic(tmp_path / "atomic.bin", b"x")
+        with files.open_atomic(tmp_path / "atomic.txt") as handle:
+            handle.write("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "atomic.bin").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_png_bytes_round_trip(picture):

@@ -5,8 +5,8 @@ import contextlib
 import glob
 import os
 import pathlib
+import secrets
 import struct
-import tempfile
 import typing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -38,7 +38,7 @@ def open_atomic(path, mode="w", **kwargs):
     path = pathlib.Path(path)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = _create_part(path)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -46,6 +46,19 @@ def open_atomic(path, mode="w", **kwargs):
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_part(path):
+    """A new `.<name>.<random>.part` file beside `path`: `(fd, its path)`. Created with mode
+    0o666 less the umask, as `open()` would (`tempfile.mkstemp` makes 0o600 files, and the
+    renamed file kept that: overlays and reports unreadable to a web server or a colleague)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError:
+            continue
 
 
 def write_atomic(path, data):
